@@ -1,0 +1,244 @@
+import { EventEmitter } from 'node:events'
+import pino, { type Logger } from 'pino'
+import { KiteError, kiteError } from '../errors.js'
+import { KiteConnection } from '../connection/connection.js'
+import { resolveLimits, type DnodeLimits } from '../dnode/limits.js'
+import { addPing, heartbeat, log } from '../methods/builtins.js'
+import { MethodTable } from '../methods/dispatch.js'
+import type { KiteHandler, KiteMethod } from '../methods/method.js'
+import type { KiteAuth } from '../protocol/envelope.js'
+import { localKite, type KiteIdentity, type LocalKiteOptions } from '../protocol/kite.js'
+import { Backoff, type BackoffOptions } from './backoff.js'
+import { RawWebSocketTransport, SockjsWebSocketTransport } from './transports/websocket.js'
+import { XhrPollingTransport } from './transports/xhr.js'
+import type { ClientTransport, TransportEvents, TransportName } from './transports/transport.js'
+
+/** Options of a KiteClient. */
+export interface KiteClientOptions {
+  /** `sockjs` (default for http(s) URLs), `websocket` (raw; default for ws(s) URLs) or `xhr-polling`. */
+  transport?: TransportName
+  /** Credentials sent with every call; can be swapped later with `client.auth = …`. */
+  auth?: KiteAuth | null
+  /** This client's identity as sent to the server (defaults: name `kite-client`, version `1.0.0`). */
+  kite?: Partial<LocalKiteOptions>
+  /** How long `connect()` may take, in ms. Default 15000. */
+  connectTimeout?: number
+  /** Default per-call timeout in ms; 0 waits until the connection drops. Default 15000. */
+  timeout?: number
+  /** Reconnect for ever after the connection drops. Default false. */
+  reconnect?: boolean
+  /** Reconnect backoff (default 500 ms × 1.5 up to 60 s, ±50 %). */
+  backoff?: BackoffOptions
+  /** Limits on messages from the server. */
+  limits?: Partial<DnodeLimits>
+  /** A pino logger; default: silent. */
+  logger?: Logger
+}
+
+/** Events of a KiteClient. */
+export interface KiteClientEvents {
+  /** Connected (first time and after each reconnect). */
+  connect: []
+  /** The connection dropped; pending calls have failed with `disconnect`. */
+  disconnect: [reason: string]
+  /** Connected again after a drop; `attempt` counts the dials it took. */
+  reconnect: [attempt: number]
+  /** A call failed with `token is expired`; renew and set `client.auth`. */
+  tokenExpired: [error: KiteError]
+  /** A reconnect attempt failed (the client keeps trying). */
+  error: [error: Error]
+}
+
+/** Per-call options. */
+export interface CallOptions {
+  /** Milliseconds to wait for the result; 0 waits until the connection drops. */
+  timeout?: number
+}
+
+function defaultTransport(url: URL): TransportName {
+  return url.protocol === 'ws:' || url.protocol === 'wss:' ? 'websocket' : 'sockjs'
+}
+
+/**
+ * A connection to one kite: `await client.connect(); await client.tell('square', 4)`.
+ * Functions among the arguments become callbacks the remote kite can call.
+ * The remote kite can call this client's methods too (`client.handle`).
+ */
+export class KiteClient extends EventEmitter<KiteClientEvents> {
+  readonly url: URL
+  readonly transportName: TransportName
+  /** This client's identity, sent in every call. */
+  readonly kite: KiteIdentity
+  /** Methods the remote kite may call on this client (`kite.ping`, `kite.heartbeat`, `kite.log` built in). */
+  readonly methods: MethodTable
+  private readonly options: KiteClientOptions
+  private readonly limits: Readonly<DnodeLimits>
+  private readonly log: Logger
+  private readonly backoff: Backoff
+  private authValue: KiteAuth | null
+  private conn: KiteConnection | null = null
+  private transport: ClientTransport | null = null
+  private closedByUser = false
+  private reconnectTimer: NodeJS.Timeout | null = null
+  private dialing: Promise<void> | null = null
+  private abortDial: AbortController | null = null
+
+  constructor(url: string | URL, options: KiteClientOptions = {}) {
+    super()
+    this.url = new URL(url)
+    if (!['http:', 'https:', 'ws:', 'wss:'].includes(this.url.protocol)) throw new TypeError(`unsupported kite URL ${this.url.href}`)
+    this.transportName = options.transport ?? defaultTransport(this.url)
+    if (!['sockjs', 'websocket', 'xhr-polling'].includes(this.transportName)) throw new TypeError(`unknown transport ${String(options.transport)}`)
+    this.options = options
+    this.limits = resolveLimits(options.limits)
+    this.log = (options.logger ?? pino({ level: 'silent' })).child({ kiteClient: this.url.href })
+    this.backoff = new Backoff(options.backoff)
+    this.authValue = options.auth ?? null
+    this.kite = localKite({ name: 'kite-client', version: '1.0.0', ...options.kite })
+    this.methods = new MethodTable()
+    addPing(this.methods)
+    this.methods.handle('kite.heartbeat', heartbeat).disableAuthentication()
+    this.methods.handle('kite.log', log).disableAuthentication()
+  }
+
+  /** True while connected. */
+  get connected(): boolean {
+    return this.conn !== null && !this.conn.closed
+  }
+
+  /** The credentials sent with calls; setting them takes effect at once, without reconnecting. */
+  get auth(): KiteAuth | null {
+    return this.authValue
+  }
+
+  set auth(auth: KiteAuth | null) {
+    this.authValue = auth
+    if (this.conn !== null) this.conn.auth = auth
+  }
+
+  /**
+   * Exposes a method the remote kite can call on this client. The caller is
+   * the kite this client dialed, so no authentication is asked by default.
+   */
+  handle(name: string, handler: KiteHandler): KiteMethod {
+    return this.methods.handle(name, handler).disableAuthentication()
+  }
+
+  /** Connects (once); rejects with a `timeout` or `sendError` KiteError. */
+  connect(): Promise<void> {
+    if (this.closedByUser) return Promise.reject(kiteError('KITE_ERR_SEND_CLOSED'))
+    if (this.connected) return Promise.resolve()
+    this.dialing ??= this.dial().finally(() => {
+      this.dialing = null
+    })
+    return this.dialing
+  }
+
+  private makeTransport(events: TransportEvents): ClientTransport {
+    const opts = { maxPayload: this.limits.maxMessageBytes * 2 + 1024 }
+    if (this.transportName === 'websocket') return new RawWebSocketTransport(this.url, events, opts)
+    if (this.transportName === 'xhr-polling') return new XhrPollingTransport(this.url, events)
+    return new SockjsWebSocketTransport(this.url, events, opts)
+  }
+
+  private async dial(): Promise<void> {
+    const timeoutMs = this.options.connectTimeout ?? 15000
+    const abort = new AbortController()
+    this.abortDial = abort
+    const timer = setTimeout(() => abort.abort(kiteError('KITE_ERR_CONNECT_TIMEOUT', this.url.href, timeoutMs)), timeoutMs)
+    let conn: KiteConnection | null = null
+    const transport = this.makeTransport({
+      message: (text) => conn?.receive(text),
+      close: (reason) => {
+        conn?.transportClosed()
+        this.onLost(reason)
+      },
+    })
+    try {
+      await transport.open(abort.signal)
+    } catch (err) {
+      transport.close()
+      if (err instanceof KiteError) throw err
+      throw kiteError('KITE_ERR_CONNECT_FAILED', this.url.href, (err as Error).message)
+    } finally {
+      clearTimeout(timer)
+      this.abortDial = null
+    }
+    if (this.closedByUser) {
+      transport.close()
+      throw kiteError('KITE_ERR_SEND_CLOSED')
+    }
+    conn = new KiteConnection({
+      sink: { send: (text) => transport.send(text), close: () => transport.close() },
+      handler: this.methods,
+      limits: this.limits,
+      log: this.log,
+      localKite: this.kite,
+      auth: this.authValue,
+      defaultTimeout: this.options.timeout ?? 15000,
+      transport: this.transportName,
+      remoteAddress: this.url.host,
+    })
+    conn.on('tokenExpired', (err: KiteError) => this.emit('tokenExpired', err))
+    this.conn = conn
+    this.transport = transport
+    this.backoff.reset()
+    this.log.debug('connected')
+    this.emit('connect')
+  }
+
+  private onLost(reason: string): void {
+    if (this.transport === null) return
+    this.transport = null
+    this.conn = null
+    this.log.debug({ reason }, 'disconnected')
+    this.emit('disconnect', reason)
+    if (this.options.reconnect === true && !this.closedByUser) this.scheduleReconnect(1)
+  }
+
+  private scheduleReconnect(attempt: number): void {
+    const delay = this.backoff.next()
+    this.reconnectTimer = setTimeout(() => {
+      this.reconnectTimer = null
+      this.connect().then(
+        () => this.emit('reconnect', attempt),
+        (err: Error) => {
+          if (this.closedByUser) return
+          this.log.debug({ err: err.message, attempt }, 'reconnect failed')
+          if (this.listenerCount('error') > 0) this.emit('error', err)
+          this.scheduleReconnect(attempt + 1)
+        },
+      )
+    }, delay)
+  }
+
+  /** Calls `method` with `args` and resolves with its result (default timeout from the options). */
+  tell(method: string, ...args: unknown[]): Promise<unknown> {
+    return this.call(method, args)
+  }
+
+  /** `tell` with its own timeout in ms (0 = until disconnect). */
+  tellWithTimeout(method: string, timeoutMs: number, ...args: unknown[]): Promise<unknown> {
+    return this.call(method, args, { timeout: timeoutMs })
+  }
+
+  /** Calls `method` with an argument list and per-call options. */
+  call(method: string, args: unknown[] = [], options: CallOptions = {}): Promise<unknown> {
+    if (this.closedByUser) return Promise.reject(kiteError('KITE_ERR_SEND_CLOSED'))
+    if (this.conn === null || this.conn.closed) return Promise.reject(kiteError('KITE_ERR_SEND_NOT_CONNECTED'))
+    return this.conn.tell(method, args, options)
+  }
+
+  /** Closes for good: no reconnect; pending calls fail with `disconnect`. Idempotent. */
+  async close(): Promise<void> {
+    this.closedByUser = true
+    if (this.reconnectTimer !== null) clearTimeout(this.reconnectTimer)
+    this.reconnectTimer = null
+    this.abortDial?.abort(kiteError('KITE_ERR_SEND_CLOSED'))
+    const conn = this.conn
+    this.conn = null
+    this.transport = null
+    conn?.close(1000, 'client closed')
+    await this.dialing?.catch(() => {})
+  }
+}

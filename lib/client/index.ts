@@ -1,0 +1,3 @@
+export * from './client.js'
+export * from './backoff.js'
+export type { TransportName } from './transports/transport.js'

@@ -1,0 +1,168 @@
+import WebSocket from 'ws'
+import { joinPath, sockjsSessionPath, type ClientTransport, type TransportEvents, type TransportOptions } from './transport.js'
+import { parseServerFrame } from './sockjs-frames.js'
+
+/** `http(s)://` becomes `ws(s)://`; a `ws(s)://` URL stays as it is. */
+export function toWebSocketURL(url: URL): URL {
+  const u = new URL(url.href)
+  if (u.protocol === 'https:' || u.protocol === 'wss:') u.protocol = 'wss:'
+  else u.protocol = 'ws:'
+  return u
+}
+
+/** The G client's `makeWebsocketURL`: `<kite url>/<server>/<session>/websocket`, query kept. */
+export function sockjsWebSocketURL(url: URL): URL {
+  const u = toWebSocketURL(url)
+  u.pathname = joinPath(u.pathname, `${sockjsSessionPath()}/websocket`)
+  return u
+}
+
+function textOf(data: WebSocket.RawData): string {
+  if (Array.isArray(data)) return Buffer.concat(data).toString()
+  return Buffer.isBuffer(data) ? data.toString() : Buffer.from(data).toString()
+}
+
+abstract class WebSocketTransport implements ClientTransport {
+  protected ws: WebSocket | null = null
+  private closedByUs = false
+  private isOpen = false
+
+  constructor(
+    protected readonly url: URL,
+    protected readonly events: TransportEvents,
+    protected readonly options: TransportOptions,
+  ) {}
+
+  abstract send(text: string): void
+  /** Where to dial. */
+  protected abstract target(): URL
+  /** Handles one text message; before the transport is open, `ready` ends the opening. */
+  protected abstract onText(text: string, ready: (err?: Error) => void): void
+
+  /**
+   * Dials, and resolves once the transport is ready. The message listener is
+   * attached before the handshake ends, since a first frame can arrive in the
+   * same packet as the 101 response.
+   */
+  open(signal: AbortSignal): Promise<void> {
+    return new Promise((resolve, reject) => {
+      const ws = new WebSocket(this.target(), { headers: { Origin: `${this.url.protocol}//${this.url.host}` }, maxPayload: this.options.maxPayload, handshakeTimeout: 15000 })
+      this.ws = ws
+      let settled = false
+      const ready = (err?: Error): void => {
+        if (settled) return
+        settled = true
+        signal.removeEventListener('abort', onAbort)
+        if (err !== undefined) {
+          ws.terminate()
+          reject(err)
+          return
+        }
+        this.isOpen = true
+        resolve()
+      }
+      const onAbort = (): void => ready(signal.reason as Error)
+      signal.addEventListener('abort', onAbort, { once: true })
+      ws.on('message', (data) => this.onText(textOf(data), ready))
+      ws.on('error', (err) => ready(err))
+      ws.once('close', (code, reason) => {
+        if (!this.isOpen) ready(new Error(`connection closed (${code})`))
+        else if (!this.closedByUs) this.events.close(`connection closed (${code}${reason.length > 0 ? ` ${reason.toString()}` : ''})`)
+      })
+      this.onDialStarted(ws, ready)
+    })
+  }
+
+  /** Raw WebSocket is ready on `open`; SockJS waits for its `o` frame. */
+  protected onDialStarted(_ws: WebSocket, _ready: (err?: Error) => void): void {}
+
+  protected lost(reason: string): void {
+    if (this.closedByUs) return
+    this.closedByUs = true
+    this.ws?.terminate()
+    this.events.close(reason)
+  }
+
+  close(): void {
+    if (this.closedByUs) return
+    this.closedByUs = true
+    const ws = this.ws
+    if (ws === null) return
+    if (ws.readyState === WebSocket.CONNECTING) {
+      ws.terminate()
+      return
+    }
+    ws.close(1000)
+    // A peer that never answers the close handshake must not keep the socket alive.
+    setTimeout(() => ws.terminate(), 2000).unref()
+  }
+}
+
+/** Raw WebSocket: one dnode message per text message (kite.js's default; our server on the prefix). */
+export class RawWebSocketTransport extends WebSocketTransport {
+  protected target(): URL {
+    return toWebSocketURL(this.url)
+  }
+
+  protected override onDialStarted(ws: WebSocket, ready: (err?: Error) => void): void {
+    ws.once('open', () => ready())
+  }
+
+  protected onText(text: string): void {
+    this.events.message(text)
+  }
+
+  send(text: string): void {
+    if (this.ws?.readyState === WebSocket.OPEN) this.ws.send(text)
+    else throw new Error('WebSocket is not open')
+  }
+}
+
+/** SockJS over WebSocket, as the G client speaks it; outgoing messages of one turn go in one array. */
+export class SockjsWebSocketTransport extends WebSocketTransport {
+  private outbox: string[] = []
+  private scheduled = false
+  private opened = false
+
+  protected target(): URL {
+    return sockjsWebSocketURL(this.url)
+  }
+
+  protected onText(text: string, ready: (err?: Error) => void): void {
+    const frame = parseServerFrame(text)
+    if (!this.opened) {
+      this.opened = frame.kind === 'open'
+      if (frame.kind === 'open') ready()
+      else ready(new Error(frame.kind === 'close' ? `closed by server: code=${frame.code}, reason=${frame.reason}` : 'expected the SockJS open frame'))
+      return
+    }
+    switch (frame.kind) {
+      case 'messages':
+        for (const m of frame.messages) this.events.message(m)
+        return
+      case 'close':
+        this.lost(`closed by server: code=${frame.code}, reason=${frame.reason}`)
+        return
+      case 'invalid':
+        this.lost(frame.reason)
+        return
+      default:
+    }
+  }
+
+  send(text: string): void {
+    if (this.ws?.readyState !== WebSocket.OPEN) throw new Error('WebSocket is not open')
+    this.outbox.push(text)
+    if (!this.scheduled) {
+      this.scheduled = true
+      setImmediate(this.flush)
+    }
+  }
+
+  private readonly flush = (): void => {
+    this.scheduled = false
+    const batch = this.outbox
+    this.outbox = []
+    if (batch.length > 0 && this.ws?.readyState === WebSocket.OPEN) this.ws.send(JSON.stringify(batch))
+  }
+}

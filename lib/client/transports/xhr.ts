@@ -1,0 +1,105 @@
+import { joinPath, sockjsSessionPath, type ClientTransport, type TransportEvents } from './transport.js'
+import { parseServerFrame } from './sockjs-frames.js'
+
+/** How long a poll may wait for its first byte before a new one is sent (G `Config.Timeout`). */
+const POLL_TIMEOUT_MS = 30000
+
+/**
+ * SockJS XHR polling (spec §1.5): a loop of `POST …/xhr` receives frames;
+ * `POST …/xhr_send` sends the queued messages, one request at a time so they
+ * arrive in order.
+ */
+export class XhrPollingTransport implements ClientTransport {
+  private readonly base: string
+  private readonly stop = new AbortController()
+  private closed = false
+  private outbox: string[] = []
+  private sending = false
+
+  constructor(
+    url: URL,
+    private readonly events: TransportEvents,
+  ) {
+    const u = new URL(url.href)
+    if (u.protocol === 'ws:') u.protocol = 'http:'
+    if (u.protocol === 'wss:') u.protocol = 'https:'
+    this.base = joinPath(`${u.origin}${u.pathname}`, sockjsSessionPath())
+  }
+
+  private async post(path: string, body: string, signal: AbortSignal): Promise<Response> {
+    return fetch(`${this.base}/${path}`, { method: 'POST', body, headers: { 'Content-Type': 'text/plain' }, signal })
+  }
+
+  async open(signal: AbortSignal): Promise<void> {
+    const both = AbortSignal.any([signal, this.stop.signal])
+    const res = await this.post('xhr', '', both)
+    const text = await res.text()
+    if (res.status !== 200) throw new Error(`SockJS open failed with status ${res.status}`)
+    const frame = parseServerFrame(text.replace(/\n$/, ''))
+    if (frame.kind !== 'open') throw new Error(frame.kind === 'close' ? `closed by server: code=${frame.code}, reason=${frame.reason}` : 'expected the SockJS open frame')
+    void this.pollLoop()
+  }
+
+  private async pollLoop(): Promise<void> {
+    while (!this.closed) {
+      let status: number
+      let text: string
+      try {
+        const res = await this.post('xhr', '', AbortSignal.any([this.stop.signal, AbortSignal.timeout(POLL_TIMEOUT_MS)]))
+        status = res.status
+        text = await res.text()
+      } catch (err) {
+        if (this.closed) return
+        if ((err as Error).name === 'TimeoutError') continue
+        this.lost(`poll failed: ${(err as Error).message}`)
+        return
+      }
+      if (status === 404) return this.lost('session is gone')
+      if (status !== 200) return this.lost(`poll answered with status ${status}`)
+      if (text === '') return this.lost('session ended by the server')
+      const frame = parseServerFrame(text.replace(/\n$/, ''))
+      if (frame.kind === 'messages') for (const m of frame.messages) this.events.message(m)
+      else if (frame.kind === 'close') return this.lost(`closed by server: code=${frame.code}, reason=${frame.reason}`)
+      else if (frame.kind === 'invalid') return this.lost(frame.reason)
+    }
+  }
+
+  send(text: string): void {
+    if (this.closed) throw new Error('XHR session is closed')
+    this.outbox.push(text)
+    if (!this.sending) void this.sendLoop()
+  }
+
+  private async sendLoop(): Promise<void> {
+    this.sending = true
+    while (this.outbox.length > 0 && !this.closed) {
+      const batch = this.outbox
+      this.outbox = []
+      try {
+        const res = await this.post('xhr_send', JSON.stringify(batch), this.stop.signal)
+        await res.arrayBuffer()
+        if (res.status === 404) return this.lost('session is gone')
+        if (res.status !== 200 && res.status !== 204) return this.lost(`send answered with status ${res.status}`)
+      } catch (err) {
+        if (!this.closed) this.lost(`send failed: ${(err as Error).message}`)
+        return
+      } finally {
+        this.sending = this.outbox.length > 0 && !this.closed
+      }
+    }
+    this.sending = false
+  }
+
+  private lost(reason: string): void {
+    if (this.closed) return
+    this.closed = true
+    this.stop.abort()
+    this.events.close(reason)
+  }
+
+  close(): void {
+    if (this.closed) return
+    this.closed = true
+    this.stop.abort()
+  }
+}

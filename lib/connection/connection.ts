@@ -1,0 +1,346 @@
+import { EventEmitter } from 'node:events'
+import type { Logger } from 'pino'
+import { KiteError, fromWire, kiteError, toWire } from '../errors.js'
+import { ProtocolError, parseMessage } from '../dnode/message.js'
+import type { DnodeLimits } from '../dnode/limits.js'
+import { findFunctions, functionPlaceholder, installAt, isResponseCallbackPath, type FoundFunction } from '../dnode/scrub.js'
+import { parseResponse, type KiteAuth } from '../protocol/envelope.js'
+import type { KiteIdentity } from '../protocol/kite.js'
+
+/** What a transport gives a connection: a way to send one dnode message and to close. */
+export interface ConnectionSink {
+  send(text: string): void
+  close(code: number, reason: string): void
+}
+
+/** A method call that arrived, its arguments already carrying callable callbacks. */
+export interface IncomingCall {
+  method: string
+  args: unknown[]
+  /** The caller's response callback id, or null when it sent none. */
+  responseId: number | null
+}
+
+/** Whoever serves calls arriving on a connection (kite-server's dispatcher, or a client's methods). */
+export interface CallHandler {
+  handleCall(conn: KiteConnection, call: IncomingCall): void
+}
+
+/** Options of one call made on a connection. */
+export interface TellOptions {
+  /** Milliseconds to wait for the response; 0 waits until the connection drops. */
+  timeout?: number
+}
+
+export interface ConnectionOptions {
+  sink: ConnectionSink
+  handler: CallHandler
+  limits: DnodeLimits
+  log: Logger
+  /** The identity sent in the envelope of every call made from this side. */
+  localKite: KiteIdentity
+  /** Credentials sent with every call made from this side. */
+  auth?: KiteAuth | null
+  /** Default timeout of calls made from this side, in ms (0 = none). */
+  defaultTimeout?: number
+  remoteAddress?: string
+  /** Name of the transport, for logs and `KiteRequest.connection.transport`. */
+  transport: string
+}
+
+interface PendingCall {
+  method: string
+  resolve: (value: unknown) => void
+  reject: (err: KiteError) => void
+  timer: NodeJS.Timeout | null
+}
+
+type LocalCallback = (...args: unknown[]) => unknown
+
+const noop = (): void => {}
+
+/**
+ * One kite connection, either side: parses what arrives, routes callback
+ * invocations and responses, hands method calls to its CallHandler, and makes
+ * calls to the peer. Transport-free: a transport feeds `receive()` and calls
+ * `closed()`; the connection writes through its sink.
+ *
+ * Events: `close` (once, after pending calls have failed), `tokenExpired`.
+ */
+export class KiteConnection extends EventEmitter {
+  readonly log: Logger
+  readonly transport: string
+  readonly remoteAddress: string
+  /** The peer's identity: fixed by its first call, with the username replaced once authenticated. */
+  remoteKite: KiteIdentity | null = null
+  /** Calls from the peer currently being handled (for the concurrency limit). */
+  inFlight = 0
+  private readonly sink: ConnectionSink
+  private readonly handler: CallHandler
+  private readonly limits: DnodeLimits
+  private readonly defaultTimeout: number
+  private readonly pending = new Map<number, PendingCall>()
+  private readonly callbacks = new Map<number, LocalCallback>()
+  private nextId = 0
+  private isClosed = false
+  private envelopeHead: string
+  private localKiteValue: KiteIdentity
+  private authValue: KiteAuth | null
+  private heartbeat: NodeJS.Timeout | null = null
+  private abort: AbortController | null = null
+
+  constructor(o: ConnectionOptions) {
+    super()
+    this.sink = o.sink
+    this.handler = o.handler
+    this.limits = o.limits
+    this.log = o.log
+    this.transport = o.transport
+    this.remoteAddress = o.remoteAddress ?? ''
+    this.defaultTimeout = o.defaultTimeout ?? 0
+    this.localKiteValue = o.localKite
+    this.authValue = o.auth ?? null
+    this.envelopeHead = this.buildEnvelopeHead()
+  }
+
+  get closed(): boolean {
+    return this.isClosed
+  }
+
+  /** Aborted when the connection closes; handlers use it to stop long work. */
+  get signal(): AbortSignal {
+    this.abort ??= new AbortController()
+    if (this.isClosed && !this.abort.signal.aborted) this.abort.abort()
+    return this.abort.signal
+  }
+
+  /** Credentials sent with calls from this side; changing them needs no reconnect. */
+  get auth(): KiteAuth | null {
+    return this.authValue
+  }
+
+  set auth(auth: KiteAuth | null) {
+    this.authValue = auth
+    this.envelopeHead = this.buildEnvelopeHead()
+  }
+
+  private buildEnvelopeHead(): string {
+    return `{"kite":${JSON.stringify(this.localKiteValue)},"authentication":${JSON.stringify(this.authValue)},"responseCallback":"[Function]","withArgs":`
+  }
+
+  /** Feeds one dnode message (JSON text) that arrived from the peer. */
+  receive(text: string): void {
+    if (this.isClosed) return
+    let msg
+    try {
+      msg = parseMessage(text, this.limits)
+    } catch (err) {
+      const e = err as ProtocolError
+      this.log.warn({ reason: e.message, closeCode: e.closeCode }, 'closing connection: bad message')
+      this.close(e.closeCode, e.message)
+      return
+    }
+    if (typeof msg.method === 'number') {
+      this.receiveCallback(msg.method, msg.arguments, msg.callbacks)
+      return
+    }
+    if (msg.method === 'methods') return
+    if (msg.method === 'cull') {
+      for (const id of msg.arguments) if (typeof id === 'number') this.callbacks.delete(id)
+      return
+    }
+    const responseId = this.unscrub(msg.arguments, msg.callbacks)
+    this.handler.handleCall(this, { method: msg.method, args: msg.arguments, responseId })
+  }
+
+  /** Replaces callback placeholders by functions that call the peer; returns the response callback id. */
+  private unscrub(args: unknown[], callbacks: Record<string, readonly (string | number)[]>): number | null {
+    let responseId: number | null = null
+    for (const key in callbacks) {
+      const path = callbacks[key]!
+      const id = Number(key)
+      if (isResponseCallbackPath(path)) responseId = id
+      else installAt(args, path, (...cbArgs: unknown[]) => this.invokeRemote(id, cbArgs))
+    }
+    return responseId
+  }
+
+  private receiveCallback(id: number, args: unknown[], callbacks: Record<string, readonly (string | number)[]>): void {
+    const call = this.pending.get(id)
+    if (call !== undefined) {
+      this.pending.delete(id)
+      if (call.timer !== null) clearTimeout(call.timer)
+      this.settle(call, args)
+      return
+    }
+    const fn = this.callbacks.get(id)
+    if (fn === undefined) {
+      this.log.debug({ callbackId: id }, 'dropped a call to an unknown callback id')
+      return
+    }
+    this.unscrub(args, callbacks)
+    try {
+      const out = fn(...args)
+      if (out instanceof Promise) out.catch((err: unknown) => this.log.warn({ err }, 'callback failed'))
+    } catch (err) {
+      this.log.warn({ err }, 'callback failed')
+    }
+  }
+
+  private settle(call: PendingCall, args: unknown[]): void {
+    const response = parseResponse(args)
+    if (response === null) {
+      call.reject(kiteError('KITE_ERR_RESPONSE_INVALID'))
+      return
+    }
+    if (response.error === null) {
+      call.resolve(response.result)
+      return
+    }
+    const err = fromWire(response.error)
+    if (err.type === 'authenticationError' && err.message.includes('token is expired')) this.emit('tokenExpired', err)
+    call.reject(err)
+  }
+
+  /**
+   * Calls `method` on the peer with `args` (functions among them become
+   * callbacks the peer can call) and resolves with its result.
+   */
+  tell(method: string, args: unknown[] = [], options: TellOptions = {}): Promise<unknown> {
+    if (this.isClosed) return Promise.reject(kiteError('KITE_ERR_SEND_CLOSED'))
+    return new Promise((resolve, reject) => {
+      const id = this.nextId++
+      const timeout = options.timeout ?? this.defaultTimeout
+      const call: PendingCall = { method, resolve, reject, timer: null }
+      let text: string
+      try {
+        text = this.encodeCall(method, id, args)
+      } catch (err) {
+        reject(kiteError('KITE_ERR_SEND_FAILED', (err as Error).message))
+        return
+      }
+      this.pending.set(id, call)
+      if (timeout > 0) {
+        call.timer = setTimeout(() => {
+          this.pending.delete(id)
+          reject(kiteError('KITE_ERR_CALL_TIMEOUT', method, timeout))
+        }, timeout)
+      }
+      this.write(text, () => {
+        this.pending.delete(id)
+        if (call.timer !== null) clearTimeout(call.timer)
+      }, reject)
+    })
+  }
+
+  private encodeCall(method: string, responseId: number, args: unknown[]): string {
+    const found: FoundFunction[] = []
+    findFunctions(args, [], found)
+    if (found.length === 0) {
+      return `{"method":${JSON.stringify(method)},"arguments":[${this.envelopeHead}${JSON.stringify(args)}}],"callbacks":{"${responseId}":[0,"responseCallback"]}}`
+    }
+    const callbacks: Record<string, unknown[]> = { [responseId]: [0, 'responseCallback'] }
+    for (const f of found) callbacks[this.addCallback(f.fn)] = [0, 'withArgs', ...f.path]
+    return `{"method":${JSON.stringify(method)},"arguments":[${this.envelopeHead}${JSON.stringify(args, functionPlaceholder)}}],"callbacks":${JSON.stringify(callbacks)}}`
+  }
+
+  private addCallback(fn: LocalCallback): number {
+    const id = this.nextId++
+    this.callbacks.set(id, fn)
+    return id
+  }
+
+  /** Answers a call through the caller's response callback, always in the one-object form. */
+  respond(responseId: number, error: unknown, result: unknown, requestId = ''): void {
+    if (this.isClosed) return
+    if (error !== null && error !== undefined) {
+      this.write(`{"method":${responseId},"arguments":[{"error":${JSON.stringify(toWire(error, requestId))},"result":null}],"callbacks":{}}`)
+      return
+    }
+    this.invokeRemote(responseId, [{ error: null, result: result === undefined ? null : result }])
+  }
+
+  /** Calls a callback the peer sent us. Returns false when it could not be sent. */
+  invokeRemote(id: number, args: unknown[]): boolean {
+    if (this.isClosed) return false
+    let text: string
+    try {
+      const found: FoundFunction[] = []
+      findFunctions(args, [], found)
+      if (found.length === 0) {
+        text = `{"method":${id},"arguments":${JSON.stringify(args)},"callbacks":{}}`
+      } else {
+        const callbacks: Record<string, unknown[]> = {}
+        for (const f of found) callbacks[this.addCallback(f.fn)] = f.path
+        text = `{"method":${id},"arguments":${JSON.stringify(args, functionPlaceholder)},"callbacks":${JSON.stringify(callbacks)}}`
+      }
+    } catch (err) {
+      this.log.warn({ err, callbackId: id }, 'cannot encode callback arguments')
+      if (args.length === 1 && args[0] !== null && typeof args[0] === 'object' && 'result' in (args[0] as object)) {
+        // A result that cannot be encoded still gets an answer.
+        this.write(`{"method":${id},"arguments":[{"error":${JSON.stringify(toWire(kiteError('KITE_ERR_HANDLER_FAILED', `cannot encode result: ${(err as Error).message}`)))},"result":null}],"callbacks":{}}`)
+      }
+      return false
+    }
+    return this.write(text)
+  }
+
+  private write(text: string, onFail: () => void = noop, reject?: (err: KiteError) => void): boolean {
+    try {
+      this.sink.send(text)
+      return true
+    } catch (err) {
+      onFail()
+      const e = kiteError('KITE_ERR_SEND_FAILED', (err as Error).message)
+      if (reject) reject(e)
+      else this.log.warn({ err }, 'send failed')
+      return false
+    }
+  }
+
+  /** Makes `ping` run now and every `intervalMs` until replaced or the connection closes. */
+  setHeartbeat(intervalMs: number, ping: () => void): void {
+    if (this.heartbeat !== null) clearInterval(this.heartbeat)
+    if (this.isClosed) return
+    ping()
+    this.heartbeat = setInterval(ping, intervalMs)
+    this.heartbeat.unref()
+  }
+
+  /** Closes the connection from this side. */
+  close(code = 1000, reason = 'normal closure'): void {
+    if (this.isClosed) return
+    try {
+      this.sink.close(code, reason)
+    } finally {
+      this.transportClosed()
+    }
+  }
+
+  /** Called by the transport when the connection is gone: fails every pending call with `disconnect`. */
+  transportClosed(): void {
+    if (this.isClosed) return
+    this.isClosed = true
+    if (this.heartbeat !== null) clearInterval(this.heartbeat)
+    this.heartbeat = null
+    const pending = [...this.pending.values()]
+    this.pending.clear()
+    this.callbacks.clear()
+    for (const call of pending) {
+      if (call.timer !== null) clearTimeout(call.timer)
+      call.reject(kiteError('KITE_ERR_DISCONNECTED'))
+    }
+    this.abort?.abort()
+    this.emit('close')
+  }
+
+  /** Number of calls made from this side still waiting for an answer. */
+  get pendingCalls(): number {
+    return this.pending.size
+  }
+
+  /** Number of local callbacks the peer may still call. */
+  get callbackCount(): number {
+    return this.callbacks.size
+  }
+}

@@ -1,0 +1,130 @@
+import sjson from 'secure-json-parse'
+import type { DnodeLimits } from './limits.js'
+
+/** A path into a message's `arguments`: numbers (G) or strings (J) for array indices. */
+export type CallbackPath = ReadonlyArray<string | number>
+
+/** One dnode message as it travels (spec §2.1). */
+export interface DnodeMessage {
+  /** A method name, or the id of a callback the receiver sent earlier. */
+  method: string | number
+  arguments: unknown[]
+  /** Callback id (decimal string) -> path into `arguments`. */
+  callbacks: Record<string, CallbackPath>
+}
+
+/**
+ * Why a message was refused, with the WebSocket close code that fits
+ * (1007 invalid payload, 1008 policy violation, 1009 too big).
+ */
+export class ProtocolError extends Error {
+  override name = 'ProtocolError'
+  constructor(
+    message: string,
+    readonly closeCode: 1007 | 1008 | 1009,
+  ) {
+    super(message)
+  }
+}
+
+const FORBIDDEN_KEYS = new Set(['__proto__', 'constructor', 'prototype'])
+
+/**
+ * Depth of the deepest array/object nesting in JSON text, stopping early once
+ * `limit` is passed. Runs before JSON.parse so that a hostile message cannot
+ * make later walks recurse without bound. Allocates nothing.
+ */
+export function jsonDepthExceeds(text: string, limit: number): boolean {
+  let depth = 0
+  let inString = false
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i)
+    if (inString) {
+      if (c === 92 /* \ */) i++
+      else if (c === 34 /* " */) inString = false
+    } else if (c === 34) {
+      inString = true
+    } else if (c === 91 /* [ */ || c === 123 /* { */) {
+      if (++depth > limit) return true
+    } else if (c === 93 /* ] */ || c === 125 /* } */) {
+      depth--
+    }
+  }
+  return false
+}
+
+/** JSON.parse that drops `__proto__` keys, so no later merge can reach a prototype. */
+export function safeJsonParse(text: string): unknown {
+  return sjson.parse(text, undefined, { protoAction: 'remove', constructorAction: 'ignore' })
+}
+
+function checkPath(path: unknown, maxDepth: number): CallbackPath {
+  if (!Array.isArray(path) || path.length === 0 || path.length > maxDepth) {
+    throw new ProtocolError('invalid callback path', 1007)
+  }
+  for (const step of path) {
+    if (typeof step === 'number') {
+      if (!Number.isInteger(step) || step < 0) throw new ProtocolError('invalid callback path index', 1007)
+    } else if (typeof step !== 'string' || FORBIDDEN_KEYS.has(step)) {
+      throw new ProtocolError('invalid callback path element', 1007)
+    }
+  }
+  return path as CallbackPath
+}
+
+function checkCallbacks(raw: unknown, limits: DnodeLimits): Record<string, CallbackPath> {
+  if (raw === undefined || raw === null) return {}
+  if (typeof raw !== 'object' || Array.isArray(raw)) throw new ProtocolError('callbacks must be an object', 1007)
+  const callbacks = raw as Record<string, unknown>
+  let count = 0
+  for (const id in callbacks) {
+    if (++count > limits.maxCallbacks) {
+      throw new ProtocolError(`too many callbacks (limit ${limits.maxCallbacks})`, 1008)
+    }
+    if (!/^\d{1,15}$/.test(id)) throw new ProtocolError('invalid callback id', 1007)
+    callbacks[id] = checkPath(callbacks[id], limits.maxDepth)
+  }
+  return callbacks as Record<string, CallbackPath>
+}
+
+/**
+ * Parses and checks one dnode message. Throws ProtocolError (never anything
+ * else) when the text is too large, too deep, not JSON, or not a dnode message.
+ * `links` and unknown keys are ignored.
+ */
+export function parseMessage(text: string, limits: DnodeLimits): DnodeMessage {
+  // Length in UTF-16 units is at most the byte length, and at least a third of it.
+  if (text.length > limits.maxMessageBytes || (text.length * 3 > limits.maxMessageBytes && Buffer.byteLength(text) > limits.maxMessageBytes)) {
+    throw new ProtocolError(`message too large (limit ${limits.maxMessageBytes} bytes)`, 1009)
+  }
+  if (jsonDepthExceeds(text, limits.maxDepth)) {
+    throw new ProtocolError(`message nested too deeply (limit ${limits.maxDepth})`, 1008)
+  }
+  let value: unknown
+  try {
+    value = safeJsonParse(text)
+  } catch {
+    throw new ProtocolError('malformed JSON', 1007)
+  }
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) {
+    throw new ProtocolError('a dnode message must be a JSON object', 1007)
+  }
+  const msg = value as Record<string, unknown>
+  const method = msg.method
+  if (typeof method === 'string') {
+    if (method.length === 0 || method.length > limits.maxMethodLength) {
+      throw new ProtocolError('invalid method name length', 1008)
+    }
+  } else if (typeof method !== 'number' || !Number.isInteger(method) || method < 0) {
+    throw new ProtocolError('method must be a string or a callback id', 1007)
+  }
+  let args = msg.arguments
+  if (args === undefined || args === null) args = []
+  else if (!Array.isArray(args)) throw new ProtocolError('arguments must be an array', 1007)
+  return { method, arguments: args as unknown[], callbacks: checkCallbacks(msg.callbacks, limits) }
+}
+
+/** Serialises an outgoing message (already scrubbed). */
+export function stringifyMessage(msg: DnodeMessage): string {
+  return JSON.stringify(msg)
+}

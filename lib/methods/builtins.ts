@@ -1,0 +1,91 @@
+import { createInterface } from 'node:readline'
+import { kiteError } from '../errors.js'
+import type { MethodTable } from './dispatch.js'
+import type { KiteRequest } from './request.js'
+
+/** Shortest heartbeat interval a peer may ask for, so that no peer can make us flood it. */
+export const MIN_HEARTBEAT_SECONDS = 1
+
+function argumentError(message: string): Error {
+  return kiteError('KITE_ERR_ARGUMENT_INVALID', message)
+}
+
+/** `kite.ping`: answers "pong"; needs no credentials. */
+export function addPing(table: MethodTable): void {
+  table.handle('kite.ping', () => 'pong').disableAuthentication()
+}
+
+/**
+ * `kite.heartbeat [seconds, ping]`: calls `ping` now and every `seconds` on
+ * this connection (G calls it once at once too). One heartbeat per
+ * connection; a new request replaces the old one; it stops on disconnect.
+ */
+export function heartbeat(req: KiteRequest): null {
+  const [seconds, ping] = req.args
+  if (typeof seconds !== 'number' || !Number.isFinite(seconds) || seconds <= 0) throw argumentError('heartbeat interval must be a positive number of seconds')
+  if (typeof ping !== 'function') throw argumentError('heartbeat needs a ping callback')
+  const ms = Math.max(seconds, MIN_HEARTBEAT_SECONDS) * 1000
+  req.connection.setHeartbeat(ms, () => {
+    ;(ping as () => unknown)()
+  })
+  return null
+}
+
+/** `kite.log [message]`: logs "<caller name>: <message>" at info. */
+export function log(req: KiteRequest): null {
+  const [message] = req.args
+  if (typeof message !== 'string') throw argumentError('kite.log needs a string')
+  req.connection.log.info({ caller: req.kite.name, username: req.username }, `${req.kite.name}: ${message}`)
+  return null
+}
+
+/** `kite.print [message]`: writes the message to stdout. Opt-in: it reaches the local terminal. */
+export function print(req: KiteRequest): null {
+  const [message] = req.args
+  if (typeof message !== 'string') throw argumentError('kite.print needs a string')
+  process.stdout.write(message)
+  return null
+}
+
+function askTerminal(prompt: string, hidden: boolean): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const rl = createInterface({ input: process.stdin, output: process.stdout, terminal: hidden && process.stdin.isTTY === true })
+    if (hidden) {
+      const out = rl as unknown as { _writeToOutput?: (s: string) => void }
+      out._writeToOutput = () => {}
+      process.stdout.write(prompt)
+    }
+    rl.question(hidden ? '' : prompt, (answer) => {
+      rl.close()
+      if (hidden) process.stdout.write('\n')
+      resolve(answer)
+    })
+    rl.once('error', reject)
+  })
+}
+
+/** `kite.prompt [text]`: asks the local terminal for a line. Opt-in. */
+export async function prompt(req: KiteRequest): Promise<string> {
+  const [text] = req.args
+  if (typeof text !== 'string') throw argumentError('kite.prompt needs a string')
+  return askTerminal(text, false)
+}
+
+/** `kite.getPass [text]`: asks the local terminal for a line without echo. Opt-in. */
+export async function getPass(req: KiteRequest): Promise<string> {
+  const [text] = req.args
+  if (typeof text !== 'string') throw argumentError('kite.getPass needs a string')
+  return askTerminal(text, true)
+}
+
+/** Registers the built-ins every kite has; the terminal ones only when asked. */
+export function addBuiltins(table: MethodTable, options: { terminal?: boolean } = {}): void {
+  addPing(table)
+  table.handle('kite.heartbeat', heartbeat)
+  table.handle('kite.log', log)
+  if (options.terminal === true) {
+    table.handle('kite.print', print)
+    table.handle('kite.prompt', prompt)
+    table.handle('kite.getPass', getPass)
+  }
+}

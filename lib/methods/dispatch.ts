@@ -1,0 +1,259 @@
+import { KiteError, kiteError } from '../errors.js'
+import type { CallHandler, IncomingCall, KiteConnection } from '../connection/connection.js'
+import { parseEnvelope, type CallEnvelope, type KiteAuth } from '../protocol/envelope.js'
+import { emptyKite, type KiteIdentity } from '../protocol/kite.js'
+import { HandlerLists, KiteMethod, type FinalHandler, type KiteHandler, type MethodHandling } from './method.js'
+import { KiteRequest } from './request.js'
+import type { Clock } from './throttle.js'
+
+/** What an authenticator is given: the credentials and who claims to send them. */
+export interface AuthContext {
+  authentication: KiteAuth
+  /** The identity the caller claims (not yet trusted). */
+  kite: KiteIdentity
+  method: string
+  connection: KiteConnection
+}
+
+/** The outcome of a successful authentication. */
+export interface AuthResult {
+  /** The authenticated username; replaces the claimed one. */
+  username: string
+}
+
+/** Checks credentials of one `authentication.type`; throws (any error) to refuse. */
+export type Authenticator = (ctx: AuthContext) => AuthResult | Promise<AuthResult>
+
+export interface MethodTableOptions {
+  /** Most calls from one connection handled at once; more get `requestLimitError`. Default 1000. */
+  maxConcurrentCalls?: number
+  /** Which result a chain answers with unless a method says otherwise. Default `method`. */
+  methodHandling?: MethodHandling
+  /** Called once per connection, on its first call, after the caller's identity is known. */
+  onFirstRequest?: (conn: KiteConnection) => void
+  clock?: Clock
+}
+
+interface Chain {
+  pre: KiteHandler[]
+  post: KiteHandler[]
+  final: FinalHandler[]
+}
+
+/**
+ * The methods of a kite and the pipeline that runs them:
+ * find method → envelope → identity → concurrency → authenticate → throttle →
+ * pre → main → post → final → respond. Each stage is a named step below.
+ */
+export class MethodTable extends HandlerLists implements CallHandler {
+  readonly methods = new Map<string, KiteMethod>()
+  readonly authenticators = new Map<string, Authenticator>()
+  methodHandling: MethodHandling
+  private readonly maxConcurrent: number
+  private readonly onFirstRequest: (conn: KiteConnection) => void
+  private readonly clock: Clock
+  private accepting = true
+  private running = 0
+  /** Calls still owed an answer; an entry is removed by whoever answers first. */
+  private readonly active = new Map<KiteRequest, IncomingCall>()
+  private drained: (() => void) | null = null
+
+  constructor(options: MethodTableOptions = {}) {
+    super()
+    this.maxConcurrent = options.maxConcurrentCalls ?? 1000
+    if (!Number.isInteger(this.maxConcurrent) || this.maxConcurrent < 1) throw new TypeError('maxConcurrentCalls must be a positive integer')
+    this.methodHandling = options.methodHandling ?? 'method'
+    this.onFirstRequest = options.onFirstRequest ?? (() => {})
+    this.clock = options.clock ?? Date.now
+  }
+
+  /** Registers (or replaces) a method. */
+  handle(name: string, handler: KiteHandler): KiteMethod {
+    const method = new KiteMethod(name, handler, this.clock)
+    this.methods.set(name, method)
+    return method
+  }
+
+  /** Registers the authenticator for one `authentication.type`. */
+  addAuthenticator(type: string, fn: Authenticator): void {
+    if (typeof type !== 'string' || type === '' || typeof fn !== 'function') throw new TypeError('addAuthenticator(type, fn)')
+    this.authenticators.set(type, fn)
+  }
+
+  /** Calls being handled right now, on every connection. */
+  get inFlight(): number {
+    return this.running
+  }
+
+  /** Stops taking calls (new ones get an error) and resolves once running calls end or `timeoutMs` passes. */
+  async drain(timeoutMs: number): Promise<boolean> {
+    this.accepting = false
+    if (this.running === 0) return true
+    let timer: NodeJS.Timeout | undefined
+    const done = await Promise.race([
+      new Promise<boolean>((resolve) => (this.drained = () => resolve(true))),
+      new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), timeoutMs))),
+    ])
+    clearTimeout(timer)
+    return done
+  }
+
+  handleCall(conn: KiteConnection, call: IncomingCall): void {
+    void this.run(conn, call)
+  }
+
+  private async run(conn: KiteConnection, call: IncomingCall): Promise<void> {
+    const method = this.methods.get(call.method)
+    if (method === undefined) {
+      conn.log.debug({ method: call.method }, 'method not found')
+      this.reply(conn, call, kiteError('KITE_ERR_METHOD_NOT_FOUND', call.method), null, '')
+      return
+    }
+    const envelope = parseEnvelope(call.args)
+    if (typeof envelope === 'string') {
+      this.refuseEnvelope(conn, call, envelope)
+      return
+    }
+    const caller = this.identify(conn, envelope.kite)
+    if (!this.accepting) {
+      this.reply(conn, call, kiteError('KITE_ERR_SERVER_CLOSING'), null, '')
+      return
+    }
+    if (conn.inFlight >= this.maxConcurrent) {
+      this.reply(conn, call, kiteError('KITE_ERR_CONCURRENCY_LIMIT', this.maxConcurrent), null, '')
+      return
+    }
+    const req = new KiteRequest(method.name, envelope.withArgs, caller, envelope.authentication, conn)
+    conn.inFlight++
+    this.running++
+    this.active.set(req, call)
+    try {
+      const result = await this.runRequest(method, req, envelope)
+      if (this.active.delete(req)) this.reply(conn, call, null, result, '')
+    } catch (err) {
+      this.logFailure(req, err)
+      if (this.active.delete(req)) this.reply(conn, call, err, null, req.id)
+    } finally {
+      conn.inFlight--
+      if (--this.running === 0 && this.drained !== null) this.drained()
+    }
+  }
+
+  /** Answers every call still running with an error (their handlers' later results are dropped). */
+  abortRunning(): number {
+    const count = this.active.size
+    for (const [req, call] of this.active) {
+      this.reply(req.connection, call, kiteError('KITE_ERR_SERVER_CLOSING'), null, req.id)
+    }
+    this.active.clear()
+    return count
+  }
+
+  private async runRequest(method: KiteMethod, req: KiteRequest, envelope: CallEnvelope): Promise<unknown> {
+    if (method.authenticate) await this.authenticate(req, envelope)
+    if (method.bucket !== null && !method.bucket.take()) throw kiteError('KITE_ERR_REQUEST_LIMIT')
+    const chain = this.chainOf(method)
+    let result: unknown = null
+    let error: Error | null = null
+    try {
+      result = await this.runChain(method, chain, req)
+    } catch (err) {
+      error = err instanceof Error ? err : new Error(String(err))
+    }
+    for (const fn of chain.final) {
+      try {
+        result = await fn(req, error === null ? result : null, error)
+        error = null
+      } catch (err) {
+        error = err instanceof Error ? err : new Error(String(err))
+      }
+    }
+    if (error !== null) throw error
+    return result
+  }
+
+  private refuseEnvelope(conn: KiteConnection, call: IncomingCall, problem: string): void {
+    conn.log.warn({ method: call.method, problem }, 'invalid request envelope')
+    if (call.responseId !== null) this.reply(conn, call, kiteError('KITE_ERR_ENVELOPE_INVALID', problem), null, '')
+    else conn.close(1008, 'invalid request envelope')
+  }
+
+  /** The caller's identity is fixed by its first call on the connection (G semantics). */
+  private identify(conn: KiteConnection, claimed: KiteIdentity | null): KiteIdentity {
+    if (conn.remoteKite !== null) return conn.remoteKite
+    conn.remoteKite = claimed ?? emptyKite()
+    try {
+      this.onFirstRequest(conn)
+    } catch (err) {
+      conn.log.warn({ err }, 'onFirstRequest hook failed')
+    }
+    return conn.remoteKite
+  }
+
+  private async authenticate(req: KiteRequest, envelope: CallEnvelope): Promise<void> {
+    const auth = envelope.authentication
+    if (auth === null) throw kiteError('KITE_ERR_AUTH_MISSING')
+    const authenticator = this.authenticators.get(auth.type)
+    if (authenticator === undefined) throw kiteError('KITE_ERR_AUTH_UNKNOWN_TYPE', auth.type)
+    let result: AuthResult
+    try {
+      result = await authenticator({ authentication: auth, kite: req.kite, method: req.method, connection: req.connection })
+    } catch (err) {
+      throw kiteError('KITE_ERR_AUTH_FAILED', auth.type, err instanceof Error ? err.message : String(err))
+    }
+    if (result === null || typeof result !== 'object' || typeof result.username !== 'string' || result.username === '') {
+      throw kiteError('KITE_ERR_AUTH_FAILED', auth.type, 'authenticator gave no username')
+    }
+    req.username = result.username
+    if (req.connection.remoteKite !== null) req.connection.remoteKite.username = result.username
+  }
+
+  private chainOf(method: KiteMethod): Chain {
+    const key = `${method.version}:${this.version}`
+    if (method.compiled === null || method.compiled.key !== key) {
+      method.compiled = {
+        key,
+        pre: [...method.pre, ...this.pre],
+        post: [...method.post, ...this.post],
+        final: [...method.final, ...this.final],
+      }
+    }
+    return method.compiled
+  }
+
+  private async runChain(method: KiteMethod, chain: Chain, req: KiteRequest): Promise<unknown> {
+    const mode = method.handling ?? this.methodHandling
+    if (chain.pre.length === 0 && chain.post.length === 0) {
+      const result = await method.handler(req)
+      return mode === 'first' && isEmpty(result) ? null : result
+    }
+    let first: unknown = null
+    let latest: unknown = null
+    const step = async (fn: KiteHandler): Promise<unknown> => {
+      const value = await fn(req)
+      if (isEmpty(first)) first = value
+      latest = value
+      return value
+    }
+    for (const fn of chain.pre) await step(fn)
+    const main = await step(method.handler)
+    for (const fn of chain.post) await step(fn)
+    if (mode === 'first') return isEmpty(first) ? null : first
+    if (mode === 'latest') return latest ?? null
+    return main
+  }
+
+  private reply(conn: KiteConnection, call: IncomingCall, error: unknown, result: unknown, requestId: string): void {
+    if (call.responseId === null) return
+    conn.respond(call.responseId, error, result, requestId)
+  }
+
+  private logFailure(req: KiteRequest, err: unknown): void {
+    if (err instanceof KiteError) req.log.debug({ type: err.type, message: err.message }, 'call failed')
+    else req.log.warn({ err }, 'handler failed')
+  }
+}
+
+function isEmpty(value: unknown): boolean {
+  return value === null || value === undefined
+}

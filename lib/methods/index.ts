@@ -1,0 +1,5 @@
+export * from './dispatch.js'
+export * from './method.js'
+export * from './request.js'
+export * from './throttle.js'
+export * from './builtins.js'

@@ -1,0 +1,96 @@
+import { TokenBucket, type Clock, type ThrottleOptions } from './throttle.js'
+import type { KiteRequest } from './request.js'
+
+/** A method's main handler, or a pre/post handler: gets the request, returns a result. */
+export type KiteHandler<Result = unknown> = (req: KiteRequest) => Result | Promise<Result>
+
+/**
+ * Runs after the chain with its outcome (`error` is null on success). Return a
+ * value to make it the result; throw to make the call fail. Rethrow `error` to
+ * keep a failure.
+ */
+export type FinalHandler = (req: KiteRequest, result: unknown, error: Error | null) => unknown
+
+/**
+ * Which result a chain answers with (spec §9.5): the main handler's (`method`),
+ * the first non-empty one among pre, main and post (`first`), or that of the
+ * last handler that ran (`latest`).
+ */
+export type MethodHandling = 'method' | 'first' | 'latest'
+
+/** Handlers that run around methods: per method, and kite-wide. */
+export class HandlerLists {
+  readonly pre: KiteHandler[] = []
+  readonly post: KiteHandler[] = []
+  readonly final: FinalHandler[] = []
+  /** Bumped on every change, so compiled chains know to rebuild. */
+  version = 0
+
+  /** Adds a handler that runs before the main one. */
+  preHandle(fn: KiteHandler): this {
+    this.pre.push(checkFn(fn, 'preHandle'))
+    this.version++
+    return this
+  }
+
+  /** Adds a handler that runs after the main one. */
+  postHandle(fn: KiteHandler): this {
+    this.post.push(checkFn(fn, 'postHandle'))
+    this.version++
+    return this
+  }
+
+  /** Adds a handler that runs last, with the chain's outcome, even when it failed. */
+  finalHandle(fn: FinalHandler): this {
+    this.final.push(checkFn(fn, 'finalHandle'))
+    this.version++
+    return this
+  }
+}
+
+function checkFn<F>(fn: F, what: string): F {
+  if (typeof fn !== 'function') throw new TypeError(`${what} needs a function`)
+  return fn
+}
+
+/** A registered kite method: its handler, its own pre/post/final handlers, auth and throttle settings. */
+export class KiteMethod extends HandlerLists {
+  /** False once `disableAuthentication()` was called. */
+  authenticate = true
+  /** Overrides the kite-wide method handling mode for this method. */
+  handling: MethodHandling | null = null
+  bucket: TokenBucket | null = null
+  /** @internal compiled chain cache */
+  compiled: { key: string; pre: KiteHandler[]; post: KiteHandler[]; final: FinalHandler[] } | null = null
+
+  constructor(
+    /** The method name callers use. */
+    readonly name: string,
+    /** The main handler. */
+    readonly handler: KiteHandler,
+    private readonly clock: Clock = Date.now,
+  ) {
+    super()
+    if (typeof name !== 'string' || name === '') throw new TypeError('a method needs a non-empty name')
+    checkFn(handler, `method ${name}`)
+  }
+
+  /** Lets callers use this method without credentials. */
+  disableAuthentication(): this {
+    this.authenticate = false
+    return this
+  }
+
+  /** Limits calls across all callers with a token bucket; empty → `requestLimitError`. */
+  throttle(options: ThrottleOptions): this {
+    this.bucket = new TokenBucket(options, this.clock)
+    return this
+  }
+
+  /** Sets which result this method's chain answers with. */
+  methodHandling(mode: MethodHandling): this {
+    if (mode !== 'method' && mode !== 'first' && mode !== 'latest') throw new TypeError(`unknown method handling ${String(mode)}`)
+    this.handling = mode
+    return this
+  }
+}

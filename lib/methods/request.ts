@@ -1,0 +1,65 @@
+import { randomBytes } from 'node:crypto'
+import type { Logger } from 'pino'
+import type { KiteConnection } from '../connection/connection.js'
+import type { KiteAuth } from '../protocol/envelope.js'
+import type { KiteIdentity } from '../protocol/kite.js'
+
+let idPool = Buffer.alloc(0)
+let idOffset = 0
+
+/** 16 random hex characters (G request ids), drawn from a pooled buffer. */
+export function newRequestId(): string {
+  if (idOffset + 8 > idPool.length) {
+    idPool = randomBytes(8 * 512)
+    idOffset = 0
+  }
+  const id = idPool.toString('hex', idOffset, idOffset + 8)
+  idOffset += 8
+  return id
+}
+
+/**
+ * One incoming call, handed to every handler of its chain. The id and the
+ * child logger are made on first use, so a call that never logs never pays
+ * for them.
+ */
+export class KiteRequest {
+  /** Data shared along the handler chain of this call. */
+  context: Record<string, unknown> = {}
+  /** The caller's username: the authenticated one, or the claimed one for unauthenticated methods. */
+  username: string
+  private idValue: string | null = null
+  private logValue: Logger | null = null
+
+  constructor(
+    /** The method called. */
+    readonly method: string,
+    /** The method's arguments (`withArgs`); callbacks among them are callable. */
+    readonly args: unknown[],
+    /** The caller's identity as the connection knows it. */
+    readonly kite: KiteIdentity,
+    /** The credentials the caller sent, or null. */
+    readonly authentication: KiteAuth | null,
+    /** The connection the call came on: `req.connection.tell(...)` calls the caller back. */
+    readonly connection: KiteConnection,
+  ) {
+    this.username = kite.username
+  }
+
+  /** 16 hex characters identifying this call in errors and logs. */
+  get id(): string {
+    this.idValue ??= newRequestId()
+    return this.idValue
+  }
+
+  /** A logger bound to this call. */
+  get log(): Logger {
+    this.logValue ??= this.connection.log.child({ reqId: this.id, method: this.method })
+    return this.logValue
+  }
+
+  /** Aborted when the caller disconnects. */
+  get signal(): AbortSignal {
+    return this.connection.signal
+  }
+}

@@ -1,0 +1,64 @@
+import { kiteFromWire, type KiteIdentity } from './kite.js'
+
+/** Credentials carried by a call (spec §5.1). */
+export interface KiteAuth {
+  /** `kiteKey`, `token`, or a custom type such as `sessionID`. */
+  type: string
+  key: string
+}
+
+/** The first and only dnode argument of every kite call (spec §3.1). */
+export interface CallEnvelope {
+  kite: KiteIdentity | null
+  authentication: KiteAuth | null
+  withArgs: unknown[]
+}
+
+/** The reply passed to the response callback (spec §3.2). */
+export interface KiteResponse {
+  error: import('../errors.js').WireError | null
+  result: unknown
+}
+
+/**
+ * Reads an envelope from untrusted arguments. Returns the problem as a string
+ * when it is not one. A scalar `withArgs` (sent by kite.js's promise API) is
+ * taken as a single argument; `null` means no arguments.
+ */
+export function parseEnvelope(args: unknown[]): CallEnvelope | string {
+  if (args.length !== 1) return `expected 1 argument, got ${args.length}`
+  const env = args[0]
+  if (env === null || typeof env !== 'object' || Array.isArray(env)) return 'the argument must be an object'
+  const e = env as Record<string, unknown>
+  let kite: KiteIdentity | null = null
+  if (e.kite !== undefined && e.kite !== null) {
+    kite = kiteFromWire(e.kite)
+    if (kite === null) return 'kite must be an object of strings'
+  }
+  let authentication: KiteAuth | null = null
+  const a = e.authentication
+  if (a !== undefined && a !== null) {
+    if (typeof a !== 'object' || Array.isArray(a)) return 'authentication must be an object'
+    const { type, key } = a as Record<string, unknown>
+    if (typeof type !== 'string') return 'authentication.type must be a string'
+    authentication = { type, key: typeof key === 'string' ? key : '' }
+  }
+  const w = e.withArgs
+  const withArgs = w === undefined || w === null ? [] : Array.isArray(w) ? w : [w]
+  return { kite, authentication, withArgs }
+}
+
+/** A response received through a response callback, in G's one-object form or J's `(err, result)` form. */
+export function parseResponse(args: unknown[]): KiteResponse | null {
+  if (args.length === 1) {
+    const r = args[0]
+    if (r === null || typeof r !== 'object' || Array.isArray(r)) return null
+    const o = r as Record<string, unknown>
+    if (!('error' in o) && !('result' in o)) return null
+    return { error: (o.error ?? null) as KiteResponse['error'], result: o.result ?? null }
+  }
+  if (args.length === 2) {
+    return { error: (args[0] ?? null) as KiteResponse['error'], result: args[1] ?? null }
+  }
+  return null
+}

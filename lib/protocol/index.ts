@@ -1,0 +1,2 @@
+export * from './kite.js'
+export * from './envelope.js'

@@ -1,0 +1,48 @@
+import websocket from '@fastify/websocket'
+import type { FastifyInstance } from 'fastify'
+import fp from 'fastify-plugin'
+import { Kite } from './kite.js'
+import { resolveServerOptions, type KiteServerOptions } from './options.js'
+import { kiteTransports } from './transports/routes.js'
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    /** This app's kite: its methods, handlers, authenticators and connected peers. */
+    kite: Kite
+  }
+}
+
+async function kiteServerPlugin(app: FastifyInstance, options: KiteServerOptions): Promise<void> {
+  const resolved = resolveServerOptions(options)
+  const kite = new Kite(resolved, app.log)
+  app.decorate('kite', kite)
+
+  // SockJS escapes the dnode JSON once more inside its frames; leave room for that.
+  const frameLimit = resolved.limits.maxMessageBytes * 2 + 1024
+  if (!app.hasDecorator('websocketServer')) {
+    await app.register(websocket, {
+      options: { maxPayload: frameLimit },
+      // Our own preClose: drain calls before sockets close (the default closes them at once).
+      preClose: async function () {
+        await kite.shutdown()
+        const wss = app.websocketServer
+        for (const client of wss.clients) client.close(1001, 'server shutting down')
+        await new Promise<void>((resolve) => wss.close(() => resolve()))
+      },
+    })
+  } else {
+    app.addHook('preClose', async () => kite.shutdown())
+  }
+  await app.register(kiteTransports, { kite, bodyLimit: frameLimit })
+  app.log.debug({ kite: kite.toString(), prefix: resolved.prefix }, 'kite ready')
+}
+
+/**
+ * Makes the Fastify app a kite: `app.kite.handle('square', (req) => …)`.
+ * Serves SockJS under `prefix` (default `/kite`) and raw WebSocket on it.
+ */
+export const kiteServer = fp(kiteServerPlugin, { name: 'kite-server', fastify: '5.x' })
+export default kiteServer
+export { Kite } from './kite.js'
+export type { KiteServerEvents } from './kite.js'
+export type { KiteServerOptions } from './options.js'

@@ -1,0 +1,148 @@
+import { EventEmitter } from 'node:events'
+import type { FastifyBaseLogger } from 'fastify'
+import type { Logger } from 'pino'
+import { KiteConnection, type ConnectionSink } from '../../lib/connection/connection.js'
+import { addBuiltins } from '../../lib/methods/builtins.js'
+import { MethodTable, type Authenticator } from '../../lib/methods/dispatch.js'
+import type { FinalHandler, KiteHandler, KiteMethod, MethodHandling } from '../../lib/methods/method.js'
+import { kiteToString, type KiteIdentity } from '../../lib/protocol/kite.js'
+import type { ResolvedServerOptions } from './options.js'
+
+/** Events of `app.kite`, each with the connection concerned. */
+export interface KiteServerEvents {
+  connect: [conn: KiteConnection]
+  disconnect: [conn: KiteConnection]
+  firstRequest: [conn: KiteConnection]
+}
+
+/** How a transport hands a new peer to the kite. */
+export interface AcceptOptions {
+  sink: ConnectionSink
+  transport: string
+  remoteAddress: string
+}
+
+/**
+ * `app.kite`: this app's kite. Its methods, handlers around them,
+ * authenticators, and every connected peer.
+ */
+export class Kite extends EventEmitter<KiteServerEvents> {
+  /** This kite's identity, as sent to peers and registered with Kontrol. */
+  readonly identity: KiteIdentity
+  /** The method table and call pipeline. */
+  readonly methods: MethodTable
+  /** Every peer connected right now. */
+  readonly connections = new Set<KiteConnection>()
+  /** The URL path prefix the kite is served under. */
+  readonly prefix: string
+  /** True once `app.close()` has begun: new connections are turned away. */
+  closing = false
+  private connSeq = 0
+
+  constructor(
+    readonly options: ResolvedServerOptions,
+    private readonly log: FastifyBaseLogger,
+  ) {
+    super()
+    this.identity = options.identity
+    this.prefix = options.prefix
+    this.methods = new MethodTable({
+      maxConcurrentCalls: options.maxConcurrentCalls,
+      methodHandling: options.methodHandling,
+      clock: options.clock,
+      onFirstRequest: (conn) => this.emitSafely('firstRequest', conn),
+    })
+    for (const [type, fn] of Object.entries(options.authenticators)) this.methods.addAuthenticator(type, fn)
+    addBuiltins(this.methods, { terminal: options.terminalMethods })
+  }
+
+  /** Registers (or replaces) a kite method. Chain `.disableAuthentication()`, `.preHandle()`, `.throttle()`… */
+  handle(name: string, handler: KiteHandler): KiteMethod {
+    return this.methods.handle(name, handler)
+  }
+
+  /** Adds a handler that runs before every method's own handler. */
+  preHandle(fn: KiteHandler): this {
+    this.methods.preHandle(fn)
+    return this
+  }
+
+  /** Adds a handler that runs after every method's own handler. */
+  postHandle(fn: KiteHandler): this {
+    this.methods.postHandle(fn)
+    return this
+  }
+
+  /** Adds a handler that runs last for every method, with the outcome. */
+  finalHandle(fn: FinalHandler): this {
+    this.methods.finalHandle(fn)
+    return this
+  }
+
+  /** Sets which result chains answer with, for methods that do not set their own. */
+  setMethodHandling(mode: MethodHandling): this {
+    if (mode !== 'method' && mode !== 'first' && mode !== 'latest') throw new TypeError(`unknown method handling ${String(mode)}`)
+    this.methods.methodHandling = mode
+    return this
+  }
+
+  /** Registers the authenticator for an `authentication.type` (e.g. `sessionID`). */
+  addAuthenticator(type: string, fn: Authenticator): this {
+    this.methods.addAuthenticator(type, fn)
+    return this
+  }
+
+  /** The `/username/environment/name/version/region/hostname/id` form of this kite. */
+  override toString(): string {
+    return kiteToString(this.identity)
+  }
+
+  /** Called by transports for each new peer. Returns null when the kite is closing. */
+  accept(o: AcceptOptions): KiteConnection | null {
+    if (this.closing) return null
+    const log = this.log.child({ conn: ++this.connSeq, transport: o.transport, remote: o.remoteAddress }) as unknown as Logger
+    const conn = new KiteConnection({
+      sink: o.sink,
+      handler: this.methods,
+      limits: this.options.limits,
+      log,
+      localKite: this.identity,
+      auth: null,
+      defaultTimeout: this.options.callTimeoutMs,
+      remoteAddress: o.remoteAddress,
+      transport: o.transport,
+    })
+    this.connections.add(conn)
+    conn.once('close', () => {
+      this.connections.delete(conn)
+      log.debug('peer disconnected')
+      this.emitSafely('disconnect', conn)
+    })
+    log.debug('peer connected')
+    this.emitSafely('connect', conn)
+    return conn
+  }
+
+  private emitSafely(event: keyof KiteServerEvents, conn: KiteConnection): void {
+    try {
+      this.emit(event, conn)
+    } catch (err) {
+      conn.log.warn({ err, event }, 'kite event listener failed')
+    }
+  }
+
+  /**
+   * Graceful stop: turn new peers away, let running calls finish within
+   * `closeGraceMs`, answer the rest with an error, then close every connection
+   * with 1001 (going away).
+   */
+  async shutdown(): Promise<void> {
+    this.closing = true
+    const finished = await this.methods.drain(this.options.closeGraceMs)
+    if (!finished) {
+      const aborted = this.methods.abortRunning()
+      this.log.warn({ aborted }, 'kite closing: calls still running were answered with an error')
+    }
+    for (const conn of [...this.connections]) conn.close(1001, 'server shutting down')
+  }
+}

@@ -1,0 +1,97 @@
+import { resolveLimits, type DnodeLimits } from '../../lib/dnode/limits.js'
+import type { Authenticator } from '../../lib/methods/dispatch.js'
+import type { MethodHandling } from '../../lib/methods/method.js'
+import type { Clock } from '../../lib/methods/throttle.js'
+import { localKite, type KiteIdentity } from '../../lib/protocol/kite.js'
+
+/** Options of the kite-server plugin. */
+export interface KiteServerOptions {
+  /** The kite's name, e.g. `math`. */
+  name: string
+  /** The kite's version, three dot-separated parts, e.g. `1.0.0`. */
+  version: string
+  /** Default `unknown` (G). */
+  username?: string
+  /** Default `unknown` (G). */
+  environment?: string
+  /** Default `unknown` (G). */
+  region?: string
+  /** Default: the machine's hostname. */
+  hostname?: string
+  /** Default: a new UUID v4 per start. */
+  id?: string
+  /** Where the kite is served: SockJS under it, raw WebSocket on it and on `<prefix>/websocket`. Default `/kite`. */
+  prefix?: string
+  /** Limits on incoming messages. */
+  limits?: Partial<DnodeLimits>
+  /** Most calls handled at once per connection. Default 1000. */
+  maxConcurrentCalls?: number
+  /** Which result a handler chain answers with. Default `method`. */
+  methodHandling?: MethodHandling
+  /** Register `kite.print`, `kite.prompt` and `kite.getPass`, which reach this process's terminal. Default false. */
+  terminalMethods?: boolean
+  /** Seconds between SockJS `h` frames and WebSocket pings. Default 10 (G). */
+  heartbeatSeconds?: number
+  /** Seconds an XHR session lives with no poll attached. Default 10 (G). */
+  disconnectDelaySeconds?: number
+  /** On `app.close()`, how long running calls may take before they are answered with an error, in ms. Default 5000. */
+  closeGraceMs?: number
+  /** Default timeout of calls this kite makes to connected peers, in ms (0 = none). Default 15000. */
+  callTimeoutMs?: number
+  /** Authenticators by `authentication.type` (kite-auth adds `kiteKey` and `token`). */
+  authenticators?: Record<string, Authenticator>
+  /** Clock for throttles; injectable for tests. */
+  clock?: Clock
+}
+
+export interface ResolvedServerOptions {
+  identity: KiteIdentity
+  prefix: string
+  limits: Readonly<DnodeLimits>
+  maxConcurrentCalls: number
+  methodHandling: MethodHandling
+  terminalMethods: boolean
+  heartbeatMs: number
+  disconnectDelayMs: number
+  closeGraceMs: number
+  callTimeoutMs: number
+  authenticators: Record<string, Authenticator>
+  clock: Clock
+}
+
+function positive(value: number | undefined, fallback: number, name: string, allowZero = false): number {
+  const v = value ?? fallback
+  if (typeof v !== 'number' || !Number.isFinite(v) || v < 0 || (!allowZero && v === 0)) {
+    throw new TypeError(`kite-server option ${name} must be a ${allowZero ? 'non-negative' : 'positive'} number`)
+  }
+  return v
+}
+
+/** Checks every option when the plugin registers, so that mistakes fail at start, not on a call. */
+export function resolveServerOptions(o: KiteServerOptions): ResolvedServerOptions {
+  if (o === null || typeof o !== 'object') throw new TypeError('kite-server needs options { name, version }')
+  const prefix = o.prefix ?? '/kite'
+  if (typeof prefix !== 'string' || !/^(\/[A-Za-z0-9._~-]+)+$/.test(prefix)) {
+    throw new TypeError(`kite-server option prefix must look like /kite, got ${String(prefix)}`)
+  }
+  const methodHandling = o.methodHandling ?? 'method'
+  if (!['method', 'first', 'latest'].includes(methodHandling)) throw new TypeError(`unknown methodHandling ${String(methodHandling)}`)
+  const authenticators = o.authenticators ?? {}
+  for (const [type, fn] of Object.entries(authenticators)) {
+    if (typeof fn !== 'function') throw new TypeError(`authenticator ${type} must be a function`)
+  }
+  return {
+    identity: localKite(o),
+    prefix,
+    limits: resolveLimits(o.limits),
+    maxConcurrentCalls: positive(o.maxConcurrentCalls, 1000, 'maxConcurrentCalls'),
+    methodHandling,
+    terminalMethods: o.terminalMethods === true,
+    heartbeatMs: positive(o.heartbeatSeconds, 10, 'heartbeatSeconds') * 1000,
+    disconnectDelayMs: positive(o.disconnectDelaySeconds, 10, 'disconnectDelaySeconds') * 1000,
+    closeGraceMs: positive(o.closeGraceMs, 5000, 'closeGraceMs', true),
+    callTimeoutMs: positive(o.callTimeoutMs, 15000, 'callTimeoutMs', true),
+    authenticators,
+    clock: o.clock ?? Date.now,
+  }
+}
