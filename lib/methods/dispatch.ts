@@ -2,7 +2,7 @@ import { KiteError, kiteError } from '../errors.js'
 import type { CallHandler, IncomingCall, KiteConnection } from '../connection/connection.js'
 import { parseEnvelope, type CallEnvelope, type KiteAuth } from '../protocol/envelope.js'
 import { emptyKite, type KiteIdentity } from '../protocol/kite.js'
-import { HandlerLists, KiteMethod, type FinalHandler, type KiteHandler, type MethodHandling } from './method.js'
+import { HandlerLists, KiteMethod, type FinalHandler, type KiteHandler, type MethodHandling, type Outcome } from './method.js'
 import { KiteRequest } from './request.js'
 import type { Clock } from './throttle.js'
 
@@ -153,23 +153,22 @@ export class MethodTable extends HandlerLists implements CallHandler {
     if (method.authenticate) await this.authenticate(req, envelope)
     if (method.bucket !== null && !method.bucket.take()) throw kiteError('KITE_ERR_REQUEST_LIMIT')
     const chain = this.chainOf(method)
-    let result: unknown = null
-    let error: Error | null = null
+    let outcome: Outcome = { result: null, error: null }
     try {
-      result = await this.runChain(method, chain, req)
+      outcome.result = await this.runChain(method, chain, req)
     } catch (err) {
-      error = err instanceof Error ? err : new Error(String(err))
+      outcome.error = asError(err)
     }
     for (const fn of chain.final) {
       try {
-        result = await fn(req, error === null ? result : null, error)
-        error = null
+        const replaced = await fn(req, outcome)
+        if (replaced !== undefined && replaced !== null) outcome = { result: replaced.result ?? null, error: replaced.error ?? null }
       } catch (err) {
-        error = err instanceof Error ? err : new Error(String(err))
+        outcome = { result: null, error: asError(err) }
       }
     }
-    if (error !== null) throw error
-    return result
+    if (outcome.error !== null) throw outcome.error
+    return outcome.result
   }
 
   private refuseEnvelope(conn: KiteConnection, call: IncomingCall, problem: string): void {
@@ -252,6 +251,10 @@ export class MethodTable extends HandlerLists implements CallHandler {
     if (err instanceof KiteError) req.log.debug({ type: err.type, message: err.message }, 'call failed')
     else req.log.warn({ err }, 'handler failed')
   }
+}
+
+function asError(err: unknown): Error {
+  return err instanceof Error ? err : new Error(String(err))
 }
 
 function isEmpty(value: unknown): boolean {

@@ -4,12 +4,18 @@ import type { KiteRequest } from './request.js'
 /** A method's main handler, or a pre/post handler: gets the request, returns a result. */
 export type KiteHandler<Result = unknown> = (req: KiteRequest) => Result | Promise<Result>
 
+/** What a call ends with: a result, or an error. */
+export interface Outcome {
+  result: unknown
+  error: Error | null
+}
+
 /**
- * Runs after the chain with its outcome (`error` is null on success). Return a
- * value to make it the result; throw to make the call fail. Rethrow `error` to
- * keep a failure.
+ * Runs after the chain, even when it failed, with its outcome (G `FinalFunc`).
+ * Return an outcome to replace it (`{ result: 2 }` turns a failure into a
+ * success); return nothing to keep it; throw to fail the call.
  */
-export type FinalHandler = (req: KiteRequest, result: unknown, error: Error | null) => unknown
+export type FinalHandler = (req: KiteRequest, outcome: Readonly<Outcome>) => void | Partial<Outcome> | Promise<void | Partial<Outcome>>
 
 /**
  * Which result a chain answers with (spec §9.5): the main handler's (`method`),

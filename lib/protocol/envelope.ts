@@ -52,6 +52,8 @@ export function parseEnvelope(args: unknown[]): CallEnvelope | string {
 export function parseResponse(args: unknown[]): KiteResponse | null {
   if (args.length === 1) {
     const r = args[0]
+    // kite.js answers `callback(null)` as `[null]`: a success with no result.
+    if (r === null) return { error: null, result: null }
     if (r === null || typeof r !== 'object' || Array.isArray(r)) return null
     const o = r as Record<string, unknown>
     if (!('error' in o) && !('result' in o)) return null
