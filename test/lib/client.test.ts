@@ -1,0 +1,136 @@
+import t from 'tap'
+import net from 'node:net'
+import Fastify from 'fastify'
+import { Backoff } from '../../lib/client/backoff.js'
+import { KiteClient } from '../../lib/client/client.js'
+import { kiteServer } from '../../plugins/kite-server/index.js'
+import { connectClient, once, startKite, TRANSPORTS } from '../helpers/server.js'
+
+for (const transport of TRANSPORTS) {
+  t.test(`${transport}: when the connection drops, every pending call fails with disconnect at once`, async (t) => {
+    const { app, url } = await startKite(t, {}, (app) => {
+      app.kite.handle('never', () => new Promise(() => {})).disableAuthentication()
+    })
+    const client = await connectClient(t, url, { transport, timeout: 0 })
+    const calls = [client.tell('never'), client.tell('never'), client.tell('never')]
+    await new Promise((r) => setTimeout(r, 50))
+    const dropped = once(client, 'disconnect')
+    for (const conn of app.kite.connections) conn.close(3000, 'Go away!')
+    for (const call of calls) await t.rejects(call, { type: 'disconnect', message: 'Remote kite has disconnected' })
+    await dropped
+    await t.rejects(client.tell('square', 2), { type: 'sendError', message: "can't send, session is not established yet" })
+  })
+}
+
+t.test('a call times out with a timeout error; a late answer is dropped', async (t) => {
+  const { url } = await startKite(t, {}, (app) => {
+    app.kite.handle('slow', () => new Promise((r) => setTimeout(() => r('late'), 200))).disableAuthentication()
+  })
+  const client = await connectClient(t, url, { timeout: 5000 })
+  await t.rejects(client.tellWithTimeout('slow', 50), { type: 'timeout', message: 'No response to "slow" method in 50ms' })
+  await t.rejects(client.call('slow', [], { timeout: 50 }), { type: 'timeout' })
+  await new Promise((r) => setTimeout(r, 250))
+  t.equal(await client.tell('square', 3), 9, 'the connection is fine after late answers')
+})
+
+t.test('the callback registry frees response callbacks when answered and everything on disconnect', async (t) => {
+  const { app, url } = await startKite(t)
+  const client = await connectClient(t, url)
+  await client.tell('square', 2)
+  const seen: number[] = []
+  await client.tell('count', 2, (i: number) => seen.push(i))
+  const conn = (client as unknown as { conn: import('../../lib/connection/connection.js').KiteConnection }).conn
+  t.equal(conn.pendingCalls, 0, 'no response callback is kept after its answer')
+  t.equal(conn.callbackCount, 1, 'the user callback stays callable while connected')
+  const gone = once(app.kite, 'disconnect')
+  await client.close()
+  await gone
+  t.equal(conn.callbackCount, 0, 'everything is freed on disconnect')
+})
+
+t.test('reconnects with backoff after the connection drops, and after a server restart', async (t) => {
+  const first = await startKite(t)
+  const port = Number(new URL(first.url).port)
+  const client = new KiteClient(first.url, { reconnect: true, backoff: { initialMs: 20, maxMs: 100 } })
+  t.teardown(() => client.close())
+  await client.connect()
+  let reconnected = once<number>(client, 'reconnect')
+  for (const conn of first.app.kite.connections) conn.close(3000, 'Go away!')
+  t.equal(await reconnected, 1, 'reconnected on the first attempt')
+  t.equal(await client.tell('square', 3), 9)
+
+  reconnected = once<number>(client, 'reconnect')
+  await first.app.close()
+  const again = Fastify()
+  t.teardown(() => again.close())
+  await again.register(kiteServer, { name: 'math', version: '1.0.1' })
+  again.kite.handle('square', (req) => (req.args[0] as number) ** 2).disableAuthentication()
+  await new Promise((r) => setTimeout(r, 150))
+  await again.listen({ port, host: '127.0.0.1' })
+  t.ok((await reconnected) >= 1, 'came back once the server was back')
+  t.equal(await client.tell('square', 4), 16)
+})
+
+t.test('connect fails clearly: refused, and a server that never answers', async (t) => {
+  const refused = new KiteClient('http://127.0.0.1:1/kite')
+  await t.rejects(refused.connect(), { type: 'sendError', code: 'KITE_ERR_CONNECT_FAILED' })
+  const silent = net.createServer(() => {})
+  const sockets = new Set<net.Socket>()
+  silent.on('connection', (s) => sockets.add(s))
+  await new Promise<void>((r) => silent.listen(0, '127.0.0.1', r))
+  t.teardown(() => {
+    for (const s of sockets) s.destroy()
+    silent.close()
+  })
+  const port = (silent.address() as net.AddressInfo).port
+  for (const transport of TRANSPORTS) {
+    const client = new KiteClient(`http://127.0.0.1:${port}/kite`, { transport, connectTimeout: 100 })
+    await t.rejects(client.connect(), { type: 'timeout', code: 'KITE_ERR_CONNECT_TIMEOUT' }, transport)
+    await client.close()
+  }
+})
+
+t.test('a closed client refuses calls and connects', async (t) => {
+  const { url } = await startKite(t)
+  const client = await connectClient(t, url)
+  await client.close()
+  await client.close()
+  await t.rejects(client.tell('square', 1), { type: 'sendError', message: "can't send, client is closed" })
+  await t.rejects(client.connect(), { type: 'sendError' })
+})
+
+t.test('backoff grows by the multiplier within ±randomization, up to the max, and resets', async (t) => {
+  const mid = new Backoff({ random: () => 0.5 })
+  t.same([mid.next(), mid.next(), mid.next()], [500, 750, 1125])
+  const low = new Backoff({ random: () => 0, initialMs: 1000, maxMs: 2000 })
+  t.same([low.next(), low.next(), low.next(), low.next()], [500, 750, 1000, 1000])
+  low.reset()
+  t.equal(low.next(), 500)
+  const high = new Backoff({ random: () => 0.999999 })
+  t.ok(high.next() <= 750)
+  t.throws(() => new Backoff({ initialMs: 0 }), TypeError)
+})
+
+t.test('a "token is expired" answer fires tokenExpired; a new token needs no reconnect', async (t) => {
+  const { app, url } = await startKite(t, {
+    authenticators: {
+      token: ({ authentication }) => {
+        if (authentication.key !== 'fresh') throw new Error('token is expired')
+        return { username: 'alice' }
+      },
+    },
+  })
+  app.kite.handle('secret', (req) => `hello ${req.username}`)
+  const client = await connectClient(t, url, { auth: { type: 'token', key: 'stale' } })
+  const expired = once(client, 'tokenExpired')
+  await t.rejects(client.tell('secret'), { type: 'authenticationError', message: 'token: token is expired' })
+  await expired
+  client.auth = { type: 'token', key: 'fresh' }
+  t.equal(await client.tell('secret'), 'hello alice')
+})
+
+t.test('invalid client options are refused at construction', async (t) => {
+  t.throws(() => new KiteClient('ftp://x/kite'), TypeError)
+  t.throws(() => new KiteClient('http://x/kite', { transport: 'carrier-pigeon' as never }), TypeError)
+  t.throws(() => new KiteClient('http://x/kite', { kite: { version: '1' } }), TypeError)
+})
