@@ -59,6 +59,15 @@ type LocalCallback = (...args: unknown[]) => unknown
 
 const noop = (): void => {}
 
+/** True when no element can hold a function, so scrubbing can be skipped. */
+function allPrimitive(args: unknown[]): boolean {
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i]
+    if (a !== null && (typeof a === 'object' || typeof a === 'function')) return false
+  }
+  return true
+}
+
 /**
  * One kite connection, either side: parses what arrives, routes callback
  * invocations and responses, hands method calls to its CallHandler, and makes
@@ -235,7 +244,7 @@ export class KiteConnection extends EventEmitter {
 
   private encodeCall(method: string, responseId: number, args: unknown[]): string {
     const found: FoundFunction[] = []
-    findFunctions(args, [], found)
+    if (!allPrimitive(args)) findFunctions(args, [], found)
     if (found.length === 0) {
       return `{"method":${JSON.stringify(method)},"arguments":[${this.envelopeHead}${JSON.stringify(args)}}],"callbacks":{"${responseId}":[0,"responseCallback"]}}`
     }
@@ -257,7 +266,13 @@ export class KiteConnection extends EventEmitter {
       this.write(`{"method":${responseId},"arguments":[{"error":${JSON.stringify(toWire(error, requestId))},"result":null}],"callbacks":{}}`)
       return
     }
-    this.invokeRemote(responseId, [{ error: null, result: result === undefined ? null : result }])
+    if (result === undefined || result === null || typeof result !== 'object') {
+      // The common case: a plain value, nothing to scrub.
+      const encoded = result === undefined ? 'null' : JSON.stringify(result)
+      this.write(`{"method":${responseId},"arguments":[{"error":null,"result":${encoded ?? 'null'}}],"callbacks":{}}`)
+      return
+    }
+    this.invokeRemote(responseId, [{ error: null, result }])
   }
 
   /** Calls a callback the peer sent us. Returns false when it could not be sent. */
@@ -266,7 +281,7 @@ export class KiteConnection extends EventEmitter {
     let text: string
     try {
       const found: FoundFunction[] = []
-      findFunctions(args, [], found)
+      if (!allPrimitive(args)) findFunctions(args, [], found)
       if (found.length === 0) {
         text = `{"method":${id},"arguments":${JSON.stringify(args)},"callbacks":{}}`
       } else {

@@ -29,28 +29,52 @@ export class ProtocolError extends Error {
 
 const FORBIDDEN_KEYS = new Set(['__proto__', 'constructor', 'prototype'])
 
+// Scratch stacks for the depth walk, reused so that a walk allocates nothing.
+const walkNodes: unknown[] = []
+const walkDepths: number[] = []
+
 /**
- * Depth of the deepest array/object nesting in JSON text, stopping early once
- * `limit` is passed. Runs before JSON.parse so that a hostile message cannot
- * make later walks recurse without bound. Allocates nothing.
+ * True when arrays and objects in `root` nest deeper than `limit` (the root
+ * counts as 1). Iterative, so no input can exhaust the call stack; V8's
+ * JSON.parse is iterative too, which is why this runs after parsing rather
+ * than as a character scan before it (a walk over nodes is several times
+ * cheaper than a scan over characters).
  */
-export function jsonDepthExceeds(text: string, limit: number): boolean {
-  let depth = 0
-  let inString = false
-  for (let i = 0; i < text.length; i++) {
-    const c = text.charCodeAt(i)
-    if (inString) {
-      if (c === 92 /* \ */) i++
-      else if (c === 34 /* " */) inString = false
-    } else if (c === 34) {
-      inString = true
-    } else if (c === 91 /* [ */ || c === 123 /* { */) {
-      if (++depth > limit) return true
-    } else if (c === 93 /* ] */ || c === 125 /* } */) {
-      depth--
+export function depthExceeds(root: unknown, limit: number): boolean {
+  if (root === null || typeof root !== 'object') return false
+  let top = 0
+  walkNodes[top] = root
+  walkDepths[top++] = 1
+  let exceeded = false
+  while (top > 0) {
+    const node = walkNodes[--top] as object
+    const depth = walkDepths[top]!
+    walkNodes[top] = undefined
+    if (depth > limit) {
+      exceeded = true
+      break
+    }
+    if (Array.isArray(node)) {
+      for (let i = 0; i < node.length; i++) {
+        const item: unknown = node[i]
+        if (item !== null && typeof item === 'object') {
+          walkNodes[top] = item
+          walkDepths[top++] = depth + 1
+        }
+      }
+    } else {
+      for (const key in node) {
+        const item = (node as Record<string, unknown>)[key]
+        if (item !== null && typeof item === 'object') {
+          walkNodes[top] = item
+          walkDepths[top++] = depth + 1
+        }
+      }
     }
   }
-  return false
+  while (top > 0) walkNodes[--top] = undefined
+  if (walkNodes.length > 1024) walkNodes.length = walkDepths.length = 0
+  return exceeded
 }
 
 /** JSON.parse that drops `__proto__` keys, so no later merge can reach a prototype. */
@@ -72,6 +96,16 @@ function checkPath(path: unknown, maxDepth: number): CallbackPath {
   return path as CallbackPath
 }
 
+/** A decimal id of at most 15 digits (a safe integer). */
+function isCallbackId(id: string): boolean {
+  if (id.length === 0 || id.length > 15) return false
+  for (let i = 0; i < id.length; i++) {
+    const c = id.charCodeAt(i)
+    if (c < 48 || c > 57) return false
+  }
+  return true
+}
+
 function checkCallbacks(raw: unknown, limits: DnodeLimits): Record<string, CallbackPath> {
   if (raw === undefined || raw === null) return {}
   if (typeof raw !== 'object' || Array.isArray(raw)) throw new ProtocolError('callbacks must be an object', 1007)
@@ -81,7 +115,7 @@ function checkCallbacks(raw: unknown, limits: DnodeLimits): Record<string, Callb
     if (++count > limits.maxCallbacks) {
       throw new ProtocolError(`too many callbacks (limit ${limits.maxCallbacks})`, 1008)
     }
-    if (!/^\d{1,15}$/.test(id)) throw new ProtocolError('invalid callback id', 1007)
+    if (!isCallbackId(id)) throw new ProtocolError('invalid callback id', 1007)
     callbacks[id] = checkPath(callbacks[id], limits.maxDepth)
   }
   return callbacks as Record<string, CallbackPath>
@@ -97,14 +131,15 @@ export function parseMessage(text: string, limits: DnodeLimits): DnodeMessage {
   if (text.length > limits.maxMessageBytes || (text.length * 3 > limits.maxMessageBytes && Buffer.byteLength(text) > limits.maxMessageBytes)) {
     throw new ProtocolError(`message too large (limit ${limits.maxMessageBytes} bytes)`, 1009)
   }
-  if (jsonDepthExceeds(text, limits.maxDepth)) {
-    throw new ProtocolError(`message nested too deeply (limit ${limits.maxDepth})`, 1008)
-  }
   let value: unknown
   try {
     value = safeJsonParse(text)
   } catch {
     throw new ProtocolError('malformed JSON', 1007)
+  }
+  // A text of n characters cannot nest deeper than n/2.
+  if (text.length > 2 * limits.maxDepth && depthExceeds(value, limits.maxDepth)) {
+    throw new ProtocolError(`message nested too deeply (limit ${limits.maxDepth})`, 1008)
   }
   if (value === null || typeof value !== 'object' || Array.isArray(value)) {
     throw new ProtocolError('a dnode message must be a JSON object', 1007)

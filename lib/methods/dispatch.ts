@@ -40,6 +40,13 @@ interface Chain {
   final: FinalHandler[]
 }
 
+/** The chain of a method with no handlers around it. */
+const PLAIN: Chain = Object.freeze({ pre: [], post: [], final: [] }) as unknown as Chain
+
+function isThenable(value: unknown): value is PromiseLike<unknown> {
+  return value !== null && typeof value === 'object' && typeof (value as { then?: unknown }).then === 'function'
+}
+
 /**
  * The methods of a kite and the pipeline that runs them:
  * find method → envelope → identity → concurrency → authenticate → throttle →
@@ -98,18 +105,19 @@ export class MethodTable extends HandlerLists implements CallHandler {
     return done
   }
 
+  /**
+   * Runs one call. A plain method (no authentication, throttle or chain)
+   * whose handler returns a value answers synchronously, inside the read of
+   * the socket, so its answer leaves before the next message is parsed.
+   */
   handleCall(conn: KiteConnection, call: IncomingCall): void {
-    void this.run(conn, call)
-  }
-
-  private async run(conn: KiteConnection, call: IncomingCall): Promise<void> {
     const method = this.methods.get(call.method)
     if (method === undefined) {
       conn.log.debug({ method: call.method }, 'method not found')
       this.reply(conn, call, kiteError('KITE_ERR_METHOD_NOT_FOUND', call.method), null, '')
       return
     }
-    const envelope = parseEnvelope(call.args)
+    const envelope = parseEnvelope(call.args, conn.remoteKite === null)
     if (typeof envelope === 'string') {
       this.refuseEnvelope(conn, call, envelope)
       return
@@ -124,11 +132,37 @@ export class MethodTable extends HandlerLists implements CallHandler {
       return
     }
     const req = new KiteRequest(method.name, envelope.withArgs, caller, envelope.authentication, conn)
+    if (method.authenticate || method.bucket !== null || this.chainOf(method) !== PLAIN) {
+      void this.track(conn, call, req, this.runRequest(method, req, envelope))
+      return
+    }
+    let result: unknown
+    try {
+      result = method.handler(req)
+    } catch (err) {
+      this.logFailure(req, err)
+      this.reply(conn, call, err, null, req.id)
+      return
+    }
+    if (isThenable(result)) {
+      void this.track(conn, call, req, this.firstMode(method, result))
+      return
+    }
+    this.reply(conn, call, null, (method.handling ?? this.methodHandling) === 'first' && isEmpty(result) ? null : result, '')
+  }
+
+  private async firstMode(method: KiteMethod, pending: PromiseLike<unknown>): Promise<unknown> {
+    const result = await pending
+    return (method.handling ?? this.methodHandling) === 'first' && isEmpty(result) ? null : result
+  }
+
+  /** Waits for an asynchronous call, counting it as running until it is answered. */
+  private async track(conn: KiteConnection, call: IncomingCall, req: KiteRequest, work: Promise<unknown>): Promise<void> {
     conn.inFlight++
     this.running++
     this.active.set(req, call)
     try {
-      const result = await this.runRequest(method, req, envelope)
+      const result = await work
       if (this.active.delete(req)) this.reply(conn, call, null, result, '')
     } catch (err) {
       this.logFailure(req, err)
@@ -153,6 +187,7 @@ export class MethodTable extends HandlerLists implements CallHandler {
     if (method.authenticate) await this.authenticate(req, envelope)
     if (method.bucket !== null && !method.bucket.take()) throw kiteError('KITE_ERR_REQUEST_LIMIT')
     const chain = this.chainOf(method)
+    if (chain === PLAIN) return this.firstMode(method, Promise.resolve(method.handler(req)))
     let outcome: Outcome = { result: null, error: null }
     try {
       outcome.result = await this.runChain(method, chain, req)
@@ -207,17 +242,16 @@ export class MethodTable extends HandlerLists implements CallHandler {
     if (req.connection.remoteKite !== null) req.connection.remoteKite.username = result.username
   }
 
+  /** The method's chain with the kite-wide handlers, rebuilt only after either changed; PLAIN when empty. */
   private chainOf(method: KiteMethod): Chain {
-    const key = `${method.version}:${this.version}`
-    if (method.compiled === null || method.compiled.key !== key) {
-      method.compiled = {
-        key,
-        pre: [...method.pre, ...this.pre],
-        post: [...method.post, ...this.post],
-        final: [...method.final, ...this.final],
-      }
-    }
-    return method.compiled
+    const cache = method.compiled
+    if (cache !== null && cache.methodVersion === method.version && cache.kiteVersion === this.version) return cache.chain
+    const pre = [...method.pre, ...this.pre]
+    const post = [...method.post, ...this.post]
+    const final = [...method.final, ...this.final]
+    const chain = pre.length + post.length + final.length === 0 ? PLAIN : { pre, post, final }
+    method.compiled = { methodVersion: method.version, kiteVersion: this.version, chain }
+    return chain
   }
 
   private async runChain(method: KiteMethod, chain: Chain, req: KiteRequest): Promise<unknown> {

@@ -66,8 +66,8 @@ export class KiteMethod extends HandlerLists {
   /** Overrides the kite-wide method handling mode for this method. */
   handling: MethodHandling | null = null
   bucket: TokenBucket | null = null
-  /** @internal compiled chain cache */
-  compiled: { key: string; pre: KiteHandler[]; post: KiteHandler[]; final: FinalHandler[] } | null = null
+  /** @internal this method's chain merged with the kite-wide one, and the versions it was built from */
+  compiled: { methodVersion: number; kiteVersion: number; chain: { pre: KiteHandler[]; post: KiteHandler[]; final: FinalHandler[] } } | null = null
 
   constructor(
     /** The method name callers use. */

@@ -23,15 +23,17 @@ export interface KiteResponse {
 /**
  * Reads an envelope from untrusted arguments. Returns the problem as a string
  * when it is not one. A scalar `withArgs` (sent by kite.js's promise API) is
- * taken as a single argument; `null` means no arguments.
+ * taken as a single argument; `null` means no arguments. With `readKite`
+ * false the claimed identity is skipped (it only counts on a connection's
+ * first call).
  */
-export function parseEnvelope(args: unknown[]): CallEnvelope | string {
+export function parseEnvelope(args: unknown[], readKite = true): CallEnvelope | string {
   if (args.length !== 1) return `expected 1 argument, got ${args.length}`
   const env = args[0]
   if (env === null || typeof env !== 'object' || Array.isArray(env)) return 'the argument must be an object'
   const e = env as Record<string, unknown>
   let kite: KiteIdentity | null = null
-  if (e.kite !== undefined && e.kite !== null) {
+  if (readKite && e.kite !== undefined && e.kite !== null) {
     kite = kiteFromWire(e.kite)
     if (kite === null) return 'kite must be an object of strings'
   }

@@ -2,7 +2,7 @@ import t from 'tap'
 import { readFileSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 import { defaultDnodeLimits, resolveLimits } from '../../lib/dnode/limits.js'
-import { ProtocolError, jsonDepthExceeds, parseMessage } from '../../lib/dnode/message.js'
+import { ProtocolError, depthExceeds, parseMessage } from '../../lib/dnode/message.js'
 import { findFunctions, installAt, isResponseCallbackPath, type FoundFunction } from '../../lib/dnode/scrub.js'
 import { parseEnvelope, parseResponse } from '../../lib/protocol/envelope.js'
 
@@ -66,10 +66,14 @@ t.test('size, depth and callback-count limits hold', async () => {
   refused(JSON.stringify({ method: 'x', arguments: [], callbacks }), 1008)
 })
 
-t.test('depth scan ignores brackets inside strings', async (t) => {
-  t.notOk(jsonDepthExceeds(JSON.stringify({ a: '[[[[[[[[[[' }), 3))
-  t.notOk(jsonDepthExceeds(JSON.stringify({ a: 'x\\"[[[[[[[' }), 3))
-  t.ok(jsonDepthExceeds('[[[[1]]]]', 3))
+t.test('depth is counted on arrays and objects, not on brackets inside strings', async (t) => {
+  t.notOk(depthExceeds({ a: '[[[[[[[[[[' }, 3))
+  t.notOk(depthExceeds([[[1]]], 3))
+  t.ok(depthExceeds([[[[1]]]], 3))
+  t.ok(depthExceeds({ a: [{ b: 1 }], c: { d: { e: {} } } }, 3))
+  t.notOk(depthExceeds(5, 1))
+  const deep = JSON.parse('['.repeat(100000) + ']'.repeat(100000)) as unknown
+  t.ok(depthExceeds(deep, 64), 'a hundred thousand levels are refused without exhausting the stack')
 })
 
 t.test('__proto__ keys never reach a prototype', async (t) => {

@@ -1,6 +1,7 @@
 import WebSocket from 'ws'
 import { joinPath, sockjsSessionPath, type ClientTransport, type TransportEvents, type TransportOptions } from './transport.js'
 import { parseServerFrame } from './sockjs-frames.js'
+import { corkUntilTickEnd } from '../../dnode/cork.js'
 
 /** `http(s)://` becomes `ws(s)://`; a `ws(s)://` URL stays as it is. */
 export function toWebSocketURL(url: URL): URL {
@@ -46,7 +47,7 @@ abstract class WebSocketTransport implements ClientTransport {
    */
   open(signal: AbortSignal): Promise<void> {
     return new Promise((resolve, reject) => {
-      const ws = new WebSocket(this.target(), { headers: { Origin: `${this.url.protocol}//${this.url.host}` }, maxPayload: this.options.maxPayload, handshakeTimeout: 15000 })
+      const ws = new WebSocket(this.target(), { headers: { Origin: `${this.url.protocol}//${this.url.host}` }, maxPayload: this.options.maxPayload, handshakeTimeout: 15000, skipUTF8Validation: true, perMessageDeflate: false })
       this.ws = ws
       let settled = false
       const ready = (err?: Error): void => {
@@ -113,8 +114,9 @@ export class RawWebSocketTransport extends WebSocketTransport {
   }
 
   send(text: string): void {
-    if (this.ws?.readyState === WebSocket.OPEN) this.ws.send(text)
-    else throw new Error('WebSocket is not open')
+    if (this.ws?.readyState !== WebSocket.OPEN) throw new Error('WebSocket is not open')
+    corkUntilTickEnd(this.ws)
+    this.ws.send(text)
   }
 }
 

@@ -1,6 +1,7 @@
 import type { FastifyRequest } from 'fastify'
 import type { WebSocket } from 'ws'
 import type { ConnectionSink } from '../../../lib/connection/connection.js'
+import { corkUntilTickEnd } from '../../../lib/dnode/cork.js'
 import type { Kite } from '../kite.js'
 import { closeFrame, messagesFrame, OPEN_FRAME, parseClientPayload, wsCloseCode } from './sockjs-frames.js'
 
@@ -48,7 +49,9 @@ class RawWsSink implements ConnectionSink {
   constructor(private readonly ws: WebSocket) {}
 
   send(text: string): void {
-    if (this.ws.readyState === this.ws.OPEN) this.ws.send(text)
+    if (this.ws.readyState !== this.ws.OPEN) return
+    corkUntilTickEnd(this.ws)
+    this.ws.send(text)
   }
 
   close(code: number, reason: string): void {

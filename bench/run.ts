@@ -1,0 +1,124 @@
+import { Worker } from 'node:worker_threads'
+import WebSocket from 'ws'
+import { KiteClient } from '../lib/client/client.js'
+import type { TransportName } from '../lib/client/transports/transport.js'
+
+/**
+ * Calls per second and latency, KiteClient → kite-server `square`, against a
+ * bare JSON-over-WebSocket echo loop measured in the same run.
+ *   npm run bench     (BENCH_SECONDS=2 per case and round, BENCH_ROUNDS=3)
+ */
+const SECONDS = Number(process.env.BENCH_SECONDS ?? 2)
+
+interface Result {
+  name: string
+  inFlight: number
+  callsPerSec: number
+  p50: number
+  p99: number
+}
+
+type OneCall = () => Promise<unknown>
+
+async function measure(name: string, inFlight: number, call: OneCall): Promise<Result> {
+  // Warm up, then run `inFlight` loops for SECONDS.
+  const warmEnd = Date.now() + 500
+  await Promise.all(Array.from({ length: inFlight }, async () => {
+    while (Date.now() < warmEnd) await call()
+  }))
+  const latencies: number[] = []
+  const end = performance.now() + SECONDS * 1000
+  const start = performance.now()
+  await Promise.all(Array.from({ length: inFlight }, async () => {
+    while (performance.now() < end) {
+      const t0 = performance.now()
+      await call()
+      latencies.push(performance.now() - t0)
+    }
+  }))
+  const elapsed = (performance.now() - start) / 1000
+  latencies.sort((a, b) => a - b)
+  const pick = (q: number): number => latencies[Math.min(latencies.length - 1, Math.floor(q * latencies.length))]!
+  return { name, inFlight, callsPerSec: latencies.length / elapsed, p50: pick(0.5), p99: pick(0.99) }
+}
+
+/**
+ * The bare loop's request: the same JSON a kite call carries (the caller's
+ * identity, no credentials, the arguments), so that the ratio measures what
+ * the framework costs, not what the protocol's bytes cost. `tiny` sends only
+ * `{id, args}`, shown for reference.
+ */
+function bareRequest(id: number, tiny: boolean): string {
+  if (tiny) return `{"id":${id},"args":[4]}`
+  return `{"method":"square","id":${id},"kite":${KITE},"authentication":null,"args":[4]}`
+}
+const KITE = JSON.stringify({ name: 'kite-client', username: 'unknown', id: '4b0c6c1e-6c1e-4f47-9d53-2c3f0d3b8a51', environment: 'unknown', region: 'unknown', version: '1.0.0', hostname: 'bench-host' })
+
+async function bareClient(url: string, tiny: boolean): Promise<{ call: OneCall; close: () => void }> {
+  const ws = new WebSocket(url)
+  await new Promise((r, j) => {
+    ws.once('open', r)
+    ws.once('error', j)
+  })
+  const pending = new Map<number, (v: unknown) => void>()
+  let next = 0
+  ws.on('message', (data) => {
+    const msg = JSON.parse(data.toString()) as { id: number; result: number }
+    const resolve = pending.get(msg.id)
+    pending.delete(msg.id)
+    resolve?.(msg.result)
+  })
+  const call: OneCall = () =>
+    new Promise((resolve) => {
+      const id = next++
+      pending.set(id, resolve)
+      ws.send(bareRequest(id, tiny))
+    })
+  return { call, close: () => ws.close() }
+}
+
+async function kiteClient(url: string, transport: TransportName): Promise<{ call: OneCall; close: () => Promise<void> }> {
+  const client = new KiteClient(url, { transport })
+  await client.connect()
+  return { call: () => client.tell('square', 4), close: () => client.close() }
+}
+
+const worker = new Worker(new URL('./servers.js', import.meta.url))
+const { bareURL, kiteURL } = await new Promise<{ bareURL: string; kiteURL: string }>((r) => worker.once('message', r))
+
+/** Every case is measured ROUNDS times, interleaved, and the median round is kept: this machine's speed drifts. */
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3)
+interface Case {
+  name: string
+  inFlight: number
+  open: () => Promise<{ call: OneCall; close: () => unknown }>
+}
+const cases: Case[] = []
+for (const inFlight of [1, 32]) {
+  cases.push({ name: 'bare, tiny JSON (ref.)', inFlight, open: () => bareClient(bareURL, true) })
+  cases.push({ name: 'bare JSON over WebSocket', inFlight, open: () => bareClient(bareURL, false) })
+  cases.push({ name: 'kite raw WebSocket', inFlight, open: () => kiteClient(kiteURL, 'websocket') })
+  cases.push({ name: 'kite SockJS WebSocket', inFlight, open: () => kiteClient(kiteURL, 'sockjs') })
+}
+const rounds = new Map<Case, Result[]>(cases.map((c) => [c, []]))
+for (let round = 0; round < ROUNDS; round++) {
+  for (const c of cases) {
+    const conn = await c.open()
+    rounds.get(c)!.push(await measure(c.name, c.inFlight, conn.call))
+    await conn.close()
+  }
+}
+const results = cases.map((c) => {
+  const rs = rounds.get(c)!.sort((a, b) => a.callsPerSec - b.callsPerSec)
+  return rs[Math.floor(rs.length / 2)]!
+})
+worker.postMessage('stop')
+
+const baseline = new Map(results.filter((r) => r.name === 'bare JSON over WebSocket').map((r) => [r.inFlight, r.callsPerSec]))
+console.log(`square(4), median of ${ROUNDS} interleaved rounds of ${SECONDS}s per case, servers in a worker thread, Node ${process.version}`)
+console.log('ratio baseline: "bare JSON over WebSocket", a ws echo of JSON the size of a kite call, measured in this run')
+console.log(['case'.padEnd(26), 'in flight', 'calls/s'.padStart(9), 'p50 ms'.padStart(8), 'p99 ms'.padStart(8), 'vs bare'.padStart(8)].join('  '))
+for (const r of results) {
+  const ratio = r.callsPerSec / baseline.get(r.inFlight)!
+  console.log([r.name.padEnd(26), String(r.inFlight).padStart(9), r.callsPerSec.toFixed(0).padStart(9), r.p50.toFixed(3).padStart(8), r.p99.toFixed(3).padStart(8), `${ratio.toFixed(2)}x`.padStart(8)].join('  '))
+}

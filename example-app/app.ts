@@ -1,0 +1,51 @@
+import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify'
+import { kiteServer } from '../plugins/kite-server/index.js'
+
+/** Options of the example app. */
+export interface MathAppOptions {
+  /** Fastify server options (logger…). */
+  fastify?: FastifyServerOptions
+}
+
+/**
+ * The `math` kite: an HTTP route and kite methods side by side on one Fastify
+ * server.
+ * - `square(n)`: n², no credentials needed.
+ * - `countdown(n, onTick)`: calls `onTick(i)` for i = n … 1, then answers "done".
+ * - `GET /square/:n`: the same square over plain HTTP.
+ */
+export async function buildMathApp(options: MathAppOptions = {}): Promise<FastifyInstance> {
+  const app = Fastify({ logger: true, return503OnClosing: false, ...options.fastify })
+  await app.register(kiteServer, { name: 'math', version: '1.0.0', environment: process.env.KITE_ENVIRONMENT ?? 'development' })
+
+  app.kite
+    .handle('square', (req) => {
+      const [n] = req.args
+      if (typeof n !== 'number' || !Number.isFinite(n)) throw new TypeError('square needs one number')
+      return n * n
+    })
+    .disableAuthentication()
+
+  app.kite
+    .handle('countdown', async (req) => {
+      const [n, onTick] = req.args
+      if (!Number.isInteger(n) || (n as number) < 0 || (n as number) > 1000) throw new TypeError('countdown needs an integer from 0 to 1000')
+      if (typeof onTick !== 'function') throw new TypeError('countdown needs a callback')
+      for (let i = n as number; i > 0; i--) {
+        onTick(i)
+        await new Promise((r) => setTimeout(r, 10))
+      }
+      return 'done'
+    })
+    .disableAuthentication()
+
+  app.get<{ Params: { n: string } }>(
+    '/square/:n',
+    { schema: { params: { type: 'object', properties: { n: { type: 'number' } } }, response: { 200: { type: 'object', properties: { result: { type: 'number' } } } } } },
+    async (request) => {
+      const n = Number(request.params.n)
+      return { result: n * n }
+    },
+  )
+  return app
+}
