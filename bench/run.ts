@@ -77,14 +77,16 @@ async function bareClient(url: string, tiny: boolean): Promise<{ call: OneCall; 
   return { call, close: () => ws.close() }
 }
 
-async function kiteClient(url: string, transport: TransportName): Promise<{ call: OneCall; close: () => Promise<void> }> {
-  const client = new KiteClient(url, { transport })
+/** A KiteClient calling `square` (no authentication) or, with `authenticated`, `secureSquare` (token checked). */
+async function kiteClient(url: string, transport: TransportName, token?: string, authenticated = false): Promise<{ call: OneCall; close: () => Promise<void> }> {
+  const client = new KiteClient(url, { transport, auth: token === undefined ? null : { type: 'token', key: token } })
   await client.connect()
-  return { call: () => client.tell('square', 4), close: () => client.close() }
+  const method = authenticated ? 'secureSquare' : 'square'
+  return { call: () => client.tell(method, 4), close: () => client.close() }
 }
 
 const worker = new Worker(new URL('./servers.js', import.meta.url))
-const { bareURL, kiteURL } = await new Promise<{ bareURL: string; kiteURL: string }>((r) => worker.once('message', r))
+const { bareURL, kiteURL, token } = await new Promise<{ bareURL: string; kiteURL: string; token: string }>((r) => worker.once('message', r))
 
 /** Every case is measured ROUNDS times, interleaved, and the median round is kept: this machine's speed drifts. */
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3)
@@ -99,6 +101,8 @@ for (const inFlight of [1, 32]) {
   cases.push({ name: 'bare JSON over WebSocket', inFlight, open: () => bareClient(bareURL, false) })
   cases.push({ name: 'kite raw WebSocket', inFlight, open: () => kiteClient(kiteURL, 'websocket') })
   cases.push({ name: 'kite SockJS WebSocket', inFlight, open: () => kiteClient(kiteURL, 'sockjs') })
+  cases.push({ name: 'kite raw WS, token, auth off', inFlight, open: () => kiteClient(kiteURL, 'websocket', token, false) })
+  cases.push({ name: 'kite raw WS, token, auth on', inFlight, open: () => kiteClient(kiteURL, 'websocket', token, true) })
 }
 const rounds = new Map<Case, Result[]>(cases.map((c) => [c, []]))
 for (let round = 0; round < ROUNDS; round++) {
@@ -117,8 +121,13 @@ worker.postMessage('stop')
 const baseline = new Map(results.filter((r) => r.name === 'bare JSON over WebSocket').map((r) => [r.inFlight, r.callsPerSec]))
 console.log(`square(4), median of ${ROUNDS} interleaved rounds of ${SECONDS}s per case, servers in a worker thread, Node ${process.version}`)
 console.log('ratio baseline: "bare JSON over WebSocket", a ws echo of JSON the size of a kite call, measured in this run')
-console.log(['case'.padEnd(26), 'in flight', 'calls/s'.padStart(9), 'p50 ms'.padStart(8), 'p99 ms'.padStart(8), 'vs bare'.padStart(8)].join('  '))
+console.log(['case'.padEnd(30), 'in flight', 'calls/s'.padStart(9), 'p50 ms'.padStart(8), 'p99 ms'.padStart(8), 'vs bare'.padStart(8)].join('  '))
 for (const r of results) {
   const ratio = r.callsPerSec / baseline.get(r.inFlight)!
-  console.log([r.name.padEnd(26), String(r.inFlight).padStart(9), r.callsPerSec.toFixed(0).padStart(9), r.p50.toFixed(3).padStart(8), r.p99.toFixed(3).padStart(8), `${ratio.toFixed(2)}x`.padStart(8)].join('  '))
+  console.log([r.name.padEnd(30), String(r.inFlight).padStart(9), r.callsPerSec.toFixed(0).padStart(9), r.p50.toFixed(3).padStart(8), r.p99.toFixed(3).padStart(8), `${ratio.toFixed(2)}x`.padStart(8)].join('  '))
+}
+const byName = (name: string, inFlight: number): number => results.find((r) => r.name === name && r.inFlight === inFlight)!.callsPerSec
+for (const inFlight of [1, 32]) {
+  const on = byName('kite raw WS, token, auth on', inFlight)
+  console.log(`token auth on / off (same client and token), raw WebSocket, ${inFlight} in flight: ${(on / byName('kite raw WS, token, auth off', inFlight)).toFixed(2)}x; vs a client without credentials: ${(on / byName('kite raw WebSocket', inFlight)).toFixed(2)}x`)
 }

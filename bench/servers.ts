@@ -1,7 +1,19 @@
 import { parentPort } from 'node:worker_threads'
 import Fastify from 'fastify'
 import { WebSocketServer } from 'ws'
+import { createSign, generateKeyPairSync } from 'node:crypto'
 import { kiteServer } from '../plugins/kite-server/index.js'
+import { kiteAuth } from '../plugins/kite-auth/index.js'
+
+/** A Kontrol key pair and a token for the kite `math`, signed as Go Kontrol signs them. */
+function kontrolToken(): { publicKey: string; token: string } {
+  const { publicKey, privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048, publicKeyEncoding: { type: 'spki', format: 'pem' }, privateKeyEncoding: { type: 'pkcs8', format: 'pem' } })
+  const now = Math.floor(Date.now() / 1000)
+  const b64 = (v: object): string => Buffer.from(JSON.stringify(v)).toString('base64url')
+  const input = `${b64({ alg: 'RS256', typ: 'JWT' })}.${b64({ iss: 'bench', sub: 'bench-user', aud: '/unknown/unknown/math', iat: now - 300, nbf: now - 300, exp: now + 3600 })}`
+  return { publicKey, token: `${input}.${createSign('RSA-SHA256').update(input).sign(privateKey).toString('base64url')}` }
+}
+const { publicKey, token } = kontrolToken()
 
 /**
  * Runs in a worker thread so that servers and clients have a core each:
@@ -19,10 +31,12 @@ await new Promise((r) => bare.once('listening', r))
 const app = Fastify({ logger: false })
 await app.register(kiteServer, { name: 'math', version: '1.0.0' })
 app.kite.handle('square', (req) => (req.args[0] as number) ** 2).disableAuthentication()
+await app.register(kiteAuth, { trustedKontrolKeys: [publicKey], kiteKey: false })
+app.kite.handle('secureSquare', (req) => (req.args[0] as number) ** 2)
 const kiteBase = await app.listen({ port: 0, host: '127.0.0.1' })
 
 const barePort = (bare.address() as { port: number }).port
-parentPort!.postMessage({ bareURL: `ws://127.0.0.1:${barePort}`, kiteURL: `${kiteBase}/kite` })
+parentPort!.postMessage({ bareURL: `ws://127.0.0.1:${barePort}`, kiteURL: `${kiteBase}/kite`, token })
 parentPort!.on('message', async (m) => {
   if (m === 'stop') {
     bare.close()

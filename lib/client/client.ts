@@ -2,6 +2,7 @@ import { EventEmitter } from 'node:events'
 import pino, { type Logger } from 'pino'
 import { KiteError, kiteError } from '../errors.js'
 import { KiteConnection } from '../connection/connection.js'
+import { kiteKeyPath, readKiteKey } from '../kitekey.js'
 import { resolveLimits, type DnodeLimits } from '../dnode/limits.js'
 import { addPing, heartbeat, log } from '../methods/builtins.js'
 import { MethodTable } from '../methods/dispatch.js'
@@ -15,10 +16,15 @@ import type { ClientTransport, TransportEvents, TransportName } from './transpor
 
 /** Options of a KiteClient. */
 export interface KiteClientOptions {
-  /** `sockjs` (default for http(s) URLs), `websocket` (raw; default for ws(s) URLs) or `xhr-polling`. */
+  /** `sockjs` (default for http(s) URLs), `websocket` (raw; default for ws(s) URLs), `xhr-polling`, or `auto` (SockJS WebSocket, else XHR polling when the upgrade is refused). */
   transport?: TransportName
-  /** Credentials sent with every call; can be swapped later with `client.auth = …`. */
-  auth?: KiteAuth | null
+  /**
+   * Credentials sent with every call; can be swapped later with `client.auth = …`.
+   * `{ type: 'kiteKey' }` with no key sends this machine's kite.key (`$KITE_HOME/kite.key`).
+   */
+  auth?: KiteAuth | { type: 'kiteKey'; key?: '' } | null
+  /** Where to look for kite.key (default `$KITE_HOME`, else `~/.kite`). */
+  kiteHome?: string
   /** This client's identity as sent to the server (defaults: name `kite-client`, version `1.0.0`). */
   kite?: Partial<LocalKiteOptions>
   /** How long `connect()` may take, in ms. Default 15000. */
@@ -88,12 +94,12 @@ export class KiteClient extends EventEmitter<KiteClientEvents> {
     this.url = new URL(url)
     if (!['http:', 'https:', 'ws:', 'wss:'].includes(this.url.protocol)) throw new TypeError(`unsupported kite URL ${this.url.href}`)
     this.transportName = options.transport ?? defaultTransport(this.url)
-    if (!['sockjs', 'websocket', 'xhr-polling'].includes(this.transportName)) throw new TypeError(`unknown transport ${String(options.transport)}`)
+    if (!['sockjs', 'websocket', 'xhr-polling', 'auto'].includes(this.transportName)) throw new TypeError(`unknown transport ${String(options.transport)}`)
     this.options = options
     this.limits = resolveLimits(options.limits)
     this.log = (options.logger ?? pino({ level: 'silent' })).child({ kiteClient: this.url.href })
     this.backoff = new Backoff(options.backoff)
-    this.authValue = options.auth ?? null
+    this.authValue = options.auth === undefined || options.auth === null ? null : { type: options.auth.type, key: options.auth.key ?? '' }
     this.kite = localKite({ name: 'kite-client', version: '1.0.0', ...options.kite })
     this.methods = new MethodTable()
     addPing(this.methods)
@@ -134,30 +140,63 @@ export class KiteClient extends EventEmitter<KiteClientEvents> {
     return this.dialing
   }
 
-  private makeTransport(events: TransportEvents): ClientTransport {
+  private makeTransport(kind: Exclude<TransportName, 'auto'>, events: TransportEvents): ClientTransport {
     const opts = { maxPayload: this.limits.maxMessageBytes * 2 + 1024 }
-    if (this.transportName === 'websocket') return new RawWebSocketTransport(this.url, events, opts)
-    if (this.transportName === 'xhr-polling') return new XhrPollingTransport(this.url, events)
+    if (kind === 'websocket') return new RawWebSocketTransport(this.url, events, opts)
+    if (kind === 'xhr-polling') return new XhrPollingTransport(this.url, events)
     return new SockjsWebSocketTransport(this.url, events, opts)
   }
 
+  /** Opens the configured transport; `auto` falls back to XHR polling only on a refused upgrade. */
+  private async openTransport(events: TransportEvents, signal: AbortSignal): Promise<ClientTransport> {
+    const kind = this.transportName === 'auto' ? 'sockjs' : this.transportName
+    const transport = this.makeTransport(kind, events)
+    try {
+      await transport.open(signal)
+      return transport
+    } catch (err) {
+      transport.close()
+      const badHandshake = /Unexpected server response/.test((err as Error).message)
+      if (this.transportName !== 'auto' || !badHandshake || signal.aborted) throw err
+      this.log.debug({ err: (err as Error).message }, 'WebSocket refused; falling back to XHR polling')
+      const fallback = this.makeTransport('xhr-polling', events)
+      try {
+        await fallback.open(signal)
+        return fallback
+      } catch (err2) {
+        fallback.close()
+        throw err2
+      }
+    }
+  }
+
+  /** Fills `{type: 'kiteKey'}` with the kite.key found on this machine. */
+  private async loadKiteKey(): Promise<void> {
+    if (this.authValue?.type !== 'kiteKey' || this.authValue.key !== '') return
+    const path = this.options.kiteHome !== undefined ? kiteKeyPath({ KITE_HOME: this.options.kiteHome }) : kiteKeyPath()
+    this.authValue = { type: 'kiteKey', key: await readKiteKey(path) }
+  }
+
   private async dial(): Promise<void> {
+    await this.loadKiteKey()
     const timeoutMs = this.options.connectTimeout ?? 15000
     const abort = new AbortController()
     this.abortDial = abort
     const timer = setTimeout(() => abort.abort(kiteError('KITE_ERR_CONNECT_TIMEOUT', this.url.href, timeoutMs)), timeoutMs)
     let conn: KiteConnection | null = null
-    const transport = this.makeTransport({
-      message: (text) => conn?.receive(text),
-      close: (reason) => {
-        conn?.transportClosed()
-        this.onLost(reason)
-      },
-    })
+    let transport: ClientTransport
     try {
-      await transport.open(abort.signal)
+      transport = await this.openTransport(
+        {
+          message: (text) => conn?.receive(text),
+          close: (reason) => {
+            conn?.transportClosed()
+            this.onLost(reason)
+          },
+        },
+        abort.signal,
+      )
     } catch (err) {
-      transport.close()
       if (err instanceof KiteError) throw err
       throw kiteError('KITE_ERR_CONNECT_FAILED', this.url.href, (err as Error).message)
     } finally {

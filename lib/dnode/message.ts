@@ -77,9 +77,22 @@ export function depthExceeds(root: unknown, limit: number): boolean {
   return exceeded
 }
 
-/** JSON.parse that drops `__proto__` keys, so no later merge can reach a prototype. */
+/**
+ * JSON.parse that drops `__proto__` keys, so no later merge can reach a
+ * prototype. A text that mentions no "proto" and has no \u escape (which
+ * could spell it) cannot hold such a key, and skips the slower scan.
+ */
 export function safeJsonParse(text: string): unknown {
+  if (!text.includes('proto') && !text.includes('\\u')) return JSON.parse(text)
   return sjson.parse(text, undefined, { protoAction: 'remove', constructorAction: 'ignore' })
+}
+
+/** True when `text` has at most `limit` opening brackets, so that it cannot nest deeper than `limit`. */
+function fewBrackets(text: string, limit: number): boolean {
+  let count = 0
+  for (let i = text.indexOf('{'); i !== -1; i = text.indexOf('{', i + 1)) if (++count > limit) return false
+  for (let i = text.indexOf('['); i !== -1; i = text.indexOf('[', i + 1)) if (++count > limit) return false
+  return true
 }
 
 function checkPath(path: unknown, maxDepth: number): CallbackPath {
@@ -137,8 +150,8 @@ export function parseMessage(text: string, limits: DnodeLimits): DnodeMessage {
   } catch {
     throw new ProtocolError('malformed JSON', 1007)
   }
-  // A text of n characters cannot nest deeper than n/2.
-  if (text.length > 2 * limits.maxDepth && depthExceeds(value, limits.maxDepth)) {
+  // Nesting needs brackets: a text with few of them (every usual message) skips the walk.
+  if (!fewBrackets(text, limits.maxDepth) && depthExceeds(value, limits.maxDepth)) {
     throw new ProtocolError(`message nested too deeply (limit ${limits.maxDepth})`, 1008)
   }
   if (value === null || typeof value !== 'object' || Array.isArray(value)) {

@@ -1,6 +1,6 @@
 import { KiteError, kiteError } from '../errors.js'
 import type { CallHandler, IncomingCall, KiteConnection } from '../connection/connection.js'
-import { parseEnvelope, type CallEnvelope, type KiteAuth } from '../protocol/envelope.js'
+import { parseEnvelope, type KiteAuth } from '../protocol/envelope.js'
 import { emptyKite, type KiteIdentity } from '../protocol/kite.js'
 import { HandlerLists, KiteMethod, type FinalHandler, type KiteHandler, type MethodHandling, type Outcome } from './method.js'
 import { KiteRequest } from './request.js'
@@ -132,23 +132,28 @@ export class MethodTable extends HandlerLists implements CallHandler {
       return
     }
     const req = new KiteRequest(method.name, envelope.withArgs, caller, envelope.authentication, conn)
-    if (method.authenticate || method.bucket !== null || this.chainOf(method) !== PLAIN) {
-      void this.track(conn, call, req, this.runRequest(method, req, envelope))
-      return
-    }
-    let result: unknown
+    let outcome: unknown
     try {
-      result = method.handler(req)
+      // authenticate → throttle → chain; each stage stays synchronous while the one before was.
+      const authenticated = method.authenticate ? this.authenticate(req) : undefined
+      outcome = isThenable(authenticated) ? authenticated.then(() => this.afterAuthentication(method, req)) : this.afterAuthentication(method, req)
     } catch (err) {
       this.logFailure(req, err)
       this.reply(conn, call, err, null, req.id)
       return
     }
-    if (isThenable(result)) {
-      void this.track(conn, call, req, this.firstMode(method, result))
-      return
-    }
-    this.reply(conn, call, null, (method.handling ?? this.methodHandling) === 'first' && isEmpty(result) ? null : result, '')
+    if (isThenable(outcome)) void this.track(conn, call, req, Promise.resolve(outcome))
+    else this.reply(conn, call, null, outcome, '')
+  }
+
+  /** Throttle, then the chain: a value when everything ran synchronously, else a promise. */
+  private afterAuthentication(method: KiteMethod, req: KiteRequest): unknown {
+    if (method.bucket !== null && !method.bucket.take()) throw kiteError('KITE_ERR_REQUEST_LIMIT')
+    const chain = this.chainOf(method)
+    if (chain !== PLAIN) return this.runChainWithFinal(method, chain, req)
+    const result = method.handler(req)
+    if (isThenable(result)) return this.firstMode(method, result)
+    return (method.handling ?? this.methodHandling) === 'first' && isEmpty(result) ? null : result
   }
 
   private async firstMode(method: KiteMethod, pending: PromiseLike<unknown>): Promise<unknown> {
@@ -183,11 +188,8 @@ export class MethodTable extends HandlerLists implements CallHandler {
     return count
   }
 
-  private async runRequest(method: KiteMethod, req: KiteRequest, envelope: CallEnvelope): Promise<unknown> {
-    if (method.authenticate) await this.authenticate(req, envelope)
-    if (method.bucket !== null && !method.bucket.take()) throw kiteError('KITE_ERR_REQUEST_LIMIT')
-    const chain = this.chainOf(method)
-    if (chain === PLAIN) return this.firstMode(method, Promise.resolve(method.handler(req)))
+  /** Pre, main and post handlers, then the final handlers with the outcome. */
+  private async runChainWithFinal(method: KiteMethod, chain: Chain, req: KiteRequest): Promise<unknown> {
     let outcome: Outcome = { result: null, error: null }
     try {
       outcome.result = await this.runChain(method, chain, req)
@@ -224,19 +226,32 @@ export class MethodTable extends HandlerLists implements CallHandler {
     return conn.remoteKite
   }
 
-  private async authenticate(req: KiteRequest, envelope: CallEnvelope): Promise<void> {
-    const auth = envelope.authentication
+  /**
+   * Runs the authenticator of the call's `authentication.type`. Synchronous
+   * when the authenticator is (kite-auth answers from its cache without a
+   * promise), so an authenticated call need not cost a turn of the event loop.
+   */
+  private authenticate(req: KiteRequest): void | Promise<void> {
+    const auth = req.authentication
     if (auth === null) throw kiteError('KITE_ERR_AUTH_MISSING')
     const authenticator = this.authenticators.get(auth.type)
     if (authenticator === undefined) throw kiteError('KITE_ERR_AUTH_UNKNOWN_TYPE', auth.type)
-    let result: AuthResult
-    try {
-      result = await authenticator({ authentication: auth, kite: req.kite, method: req.method, connection: req.connection })
-    } catch (err) {
+    const failed = (err: unknown): never => {
       throw kiteError('KITE_ERR_AUTH_FAILED', auth.type, err instanceof Error ? err.message : String(err))
     }
+    let result: AuthResult | Promise<AuthResult>
+    try {
+      result = authenticator({ authentication: auth, kite: req.kite, method: req.method, connection: req.connection })
+    } catch (err) {
+      return failed(err)
+    }
+    if (isThenable(result)) return Promise.resolve(result).then((r) => this.applyAuth(req, auth.type, r), failed)
+    this.applyAuth(req, auth.type, result)
+  }
+
+  private applyAuth(req: KiteRequest, type: string, result: AuthResult): void {
     if (result === null || typeof result !== 'object' || typeof result.username !== 'string' || result.username === '') {
-      throw kiteError('KITE_ERR_AUTH_FAILED', auth.type, 'authenticator gave no username')
+      throw kiteError('KITE_ERR_AUTH_FAILED', type, 'authenticator gave no username')
     }
     req.username = result.username
     if (req.connection.remoteKite !== null) req.connection.remoteKite.username = result.username

@@ -1,5 +1,10 @@
-/** The client transports: SockJS over WebSocket, SockJS XHR polling, raw WebSocket. */
-export type TransportName = 'sockjs' | 'websocket' | 'xhr-polling'
+/**
+ * The client transports: SockJS over WebSocket, SockJS XHR polling, raw
+ * WebSocket, and `auto` (SockJS over WebSocket, falling back to XHR polling
+ * only when the server answers the upgrade with something other than 101, as
+ * the Go client does).
+ */
+export type TransportName = 'sockjs' | 'websocket' | 'xhr-polling' | 'auto'
 
 /** Callbacks a transport reports to. */
 export interface TransportEvents {

@@ -1,0 +1,86 @@
+import fastifyJwt from '@fastify/jwt'
+import type { FastifyInstance } from 'fastify'
+import fp from 'fastify-plugin'
+import { decodeKiteKey, findKiteKey } from '../../lib/kitekey.js'
+import type { Authenticator } from '../../lib/methods/dispatch.js'
+import { KiteAuthenticators, type JwtVerify } from './authenticators.js'
+import { resolveAuthOptions, type KiteAuthOptions } from './options.js'
+import { TrustedKeys, type TrustedKontrolKey } from './trusted-keys.js'
+
+/** `app.kiteAuth`: the kite's trusted Kontrol keys and authenticators. */
+export interface KiteAuthDecorator {
+  /** Trusts one more Kontrol public key (for `issuer` only, when given). */
+  addTrustedKey(key: string | TrustedKontrolKey): void
+  /** Registers an authenticator for an `authentication.type`. */
+  addAuthenticator(type: string, fn: Authenticator): void
+  /** Number of trusted Kontrol keys. */
+  readonly trustedKeyCount: number
+  /** Signature verifications done so far (each distinct credential is verified once, then cached). */
+  readonly verifications: number
+}
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    /** Trusted Kontrol keys and authenticators (kite-auth). */
+    kiteAuth: KiteAuthDecorator
+  }
+}
+
+const JWT_NAMESPACE = 'kiteAuth'
+
+async function kiteAuthPlugin(app: FastifyInstance, options: KiteAuthOptions): Promise<void> {
+  const o = resolveAuthOptions(options)
+  const trusted = new TrustedKeys()
+  for (const key of o.trustedKontrolKeys) trusted.add(key)
+
+  const ownKey = o.kiteKey === false ? null : o.kiteKey !== undefined ? o.kiteKey : (await findKiteKey())?.key ?? null
+  if (ownKey !== null) {
+    const claims = decodeKiteKey(ownKey)
+    if (claims.kontrolKey !== undefined) trusted.add({ publicKey: claims.kontrolKey, issuer: claims.iss })
+  }
+  if (trusted.size === 0) app.log.warn('kite-auth: no trusted Kontrol key; kiteKey and token authentication will fail')
+
+  // @fastify/jwt (fast-jwt) does the signature and time checks; the key is
+  // always given per call, from the trusted set, with the algorithm pinned.
+  await app.register(fastifyJwt, {
+    namespace: JWT_NAMESPACE,
+    secret: { public: async () => Promise.reject(new Error('kite-auth passes the key on every verify')) },
+    verify: { algorithms: ['RS256'] },
+  })
+  const jwt = (app.jwt as unknown as Record<string, { verify: JwtVerify }>)[JWT_NAMESPACE]!
+  const authenticators = new KiteAuthenticators({
+    trusted,
+    identity: app.kite.identity,
+    allowRootAudience: o.allowRootAudience,
+    leewayMs: o.leewayMs,
+    kiteKeyTTLMs: o.kiteKeyTTLMs,
+    failureTTLMs: o.failureTTLMs,
+    cacheSize: o.cacheSize,
+    clock: o.clock,
+    verify: (token, verifyOptions) => jwt.verify(token, verifyOptions),
+  })
+  app.kite.addAuthenticator('kiteKey', authenticators.kiteKey)
+  app.kite.addAuthenticator('token', authenticators.token)
+  for (const [type, fn] of Object.entries(o.authenticators)) app.kite.addAuthenticator(type, fn)
+
+  app.decorate('kiteAuth', {
+    addTrustedKey: (key: string | TrustedKontrolKey) => trusted.add(key),
+    addAuthenticator: (type: string, fn: Authenticator) => app.kite.addAuthenticator(type, fn),
+    get trustedKeyCount() {
+      return trusted.size
+    },
+    get verifications() {
+      return authenticators.verifications
+    },
+  })
+}
+
+/**
+ * Authentication for kite methods: `kiteKey` (kite.key identities) and
+ * `token` (Kontrol tokens) verified against trusted Kontrol keys, plus custom
+ * authenticators. Register after kiteServer.
+ */
+export const kiteAuth = fp(kiteAuthPlugin, { name: 'kite-auth', fastify: '5.x', dependencies: ['kite-server'] })
+export default kiteAuth
+export type { KiteAuthOptions } from './options.js'
+export type { TrustedKontrolKey } from './trusted-keys.js'
