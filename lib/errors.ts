@@ -42,6 +42,13 @@ export const KiteErrorCodes = {
   KITE_ERR_KITEKEY_UNREADABLE: { type: 'genericError', message: 'cannot read kite.key at %s: %s' },
   KITE_ERR_KITEKEY_MALFORMED: { type: 'genericError', message: 'malformed kite.key: %s' },
   KITE_ERR_CONFIG_INVALID: { type: 'genericError', message: 'invalid configuration: %s' },
+  KITE_ERR_KONTROL_ID_TAKEN: { type: 'genericError', message: 'kite id %s is registered by another user' },
+  KITE_ERR_KONTROL_AUTH_TYPE: { type: 'genericError', message: 'Unexpected authentication type: %s' },
+  KITE_ERR_KONTROL_INVALID: { type: 'genericError', message: '%s' },
+  KITE_ERR_KONTROL_NO_KITES: { type: 'genericError', message: 'no kites found' },
+  KITE_ERR_KONTROL_AMBIGUOUS: { type: 'genericError', message: 'query matches more than one kite' },
+  KITE_ERR_KONTROL_NO_KEY: { type: 'genericError', message: 'no valid authentication key found' },
+  KITE_ERR_KONTROL_STORAGE: { type: 'genericError', message: 'kontrol storage is unavailable: %s' },
 } as const satisfies Record<string, { type: WireErrorType; message: string }>
 
 export type KiteErrorCode = keyof typeof KiteErrorCodes

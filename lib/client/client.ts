@@ -53,6 +53,8 @@ export interface KiteClientEvents {
   tokenExpired: [error: KiteError]
   /** A reconnect attempt failed (the client keeps trying). */
   error: [error: Error]
+  /** `close()` was called: the client is done for good. */
+  close: []
 }
 
 /** Per-call options. */
@@ -270,6 +272,7 @@ export class KiteClient extends EventEmitter<KiteClientEvents> {
 
   /** Closes for good: no reconnect; pending calls fail with `disconnect`. Idempotent. */
   async close(): Promise<void> {
+    if (!this.closedByUser) queueMicrotask(() => this.emit('close'))
     this.closedByUser = true
     if (this.reconnectTimer !== null) clearTimeout(this.reconnectTimer)
     this.reconnectTimer = null

@@ -12,7 +12,8 @@ export interface AuthContext {
   /** The identity the caller claims (not yet trusted). */
   kite: KiteIdentity
   method: string
-  connection: KiteConnection
+  /** The connection the call came on; null when credentials arrive another way (Kontrol's HTTP register). */
+  connection: KiteConnection | null
 }
 
 /** The outcome of a successful authentication. */

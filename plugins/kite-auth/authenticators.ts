@@ -73,11 +73,11 @@ export class KiteAuthenticators {
     const key = ctx.authentication.key
     if (typeof key !== 'string' || key.length === 0) fail('no key given')
     if (key.length > MAX_CREDENTIAL_LENGTH) fail('key is too large')
-    const last = this.lastPassed.get(ctx.connection)
+    const last = ctx.connection === null ? undefined : this.lastPassed.get(ctx.connection)
     if (last !== undefined && last.key === key && last.kind === kind && last.version === this.s.trusted.version && last.until > this.s.clock()) return last.result
     const result = this.lookup(kind, key, verify)
     const entry = this.cache.get(kind + key, this.s.trusted.version)
-    if (entry !== undefined) this.lastPassed.set(ctx.connection, { kind, key, result, until: entry.until, version: this.s.trusted.version })
+    if (entry !== undefined && ctx.connection !== null) this.lastPassed.set(ctx.connection, { kind, key, result, until: entry.until, version: this.s.trusted.version })
     return result
   }
 

@@ -6,6 +6,8 @@ import { addBuiltins } from '../../lib/methods/builtins.js'
 import { MethodTable, type Authenticator } from '../../lib/methods/dispatch.js'
 import type { FinalHandler, KiteHandler, KiteMethod, MethodHandling } from '../../lib/methods/method.js'
 import { kiteToString, type KiteIdentity } from '../../lib/protocol/kite.js'
+import type { KontrolQuery } from '../../lib/protocol/kontrol.js'
+import type { KiteClient } from '../../lib/client/client.js'
 import type { ResolvedServerOptions } from './options.js'
 
 /** Events of `app.kite`, each with the connection concerned. */
@@ -37,6 +39,8 @@ export class Kite extends EventEmitter<KiteServerEvents> {
   readonly prefix: string
   /** True once `app.close()` has begun: new connections are turned away. */
   closing = false
+  /** Set by kontrol-register: finds kites through Kontrol. */
+  finder: { getKites(query: KontrolQuery): Promise<KiteClient[]>; getToken(query: KontrolQuery, force?: boolean): Promise<string> } | null = null
   private connSeq = 0
 
   constructor(
@@ -90,6 +94,18 @@ export class Kite extends EventEmitter<KiteServerEvents> {
   addAuthenticator(type: string, fn: Authenticator): this {
     this.methods.addAuthenticator(type, fn)
     return this
+  }
+
+  /** Clients for the kites Kontrol finds for `query`, with their tokens (needs kontrol-register). */
+  getKites(query: KontrolQuery): Promise<KiteClient[]> {
+    if (this.finder === null) return Promise.reject(new Error('getKites needs the kontrol-register plugin'))
+    return this.finder.getKites(query)
+  }
+
+  /** A token for the one kite matching `query` (needs kontrol-register). */
+  getToken(query: KontrolQuery, force = false): Promise<string> {
+    if (this.finder === null) return Promise.reject(new Error('getToken needs the kontrol-register plugin'))
+    return this.finder.getToken(query, force)
   }
 
   /** The `/username/environment/name/version/region/hostname/id` form of this kite. */

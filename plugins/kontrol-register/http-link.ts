@@ -1,0 +1,103 @@
+import { EventEmitter } from 'node:events'
+import type { Logger } from 'pino'
+import { Backoff, type BackoffOptions } from '../../lib/client/backoff.js'
+import type { KiteIdentity } from '../../lib/protocol/kite.js'
+import type { RegisterResult } from '../../lib/protocol/kontrol.js'
+import type { LinkEvents } from './link.js'
+
+export interface HttpLinkOptions {
+  urls: string[]
+  kiteKey: string
+  identity: KiteIdentity
+  backoff?: BackoffOptions
+  timeoutMs: number
+  log: Logger
+}
+
+/** Kontrol's HTTP base: its kite URL without a trailing `/kite` (spec §7.3). */
+export function httpBase(kontrolURL: string): string {
+  return kontrolURL.replace(/\/+$/, '').replace(/\/kite$/, '')
+}
+
+/**
+ * Registration over HTTP (spec §7.3): `POST /register`, then `GET
+ * /heartbeat?id=` every `heartbeatInterval` seconds; `registeragain` (Kontrol
+ * restarted or forgot us) registers again.
+ */
+export class HttpKontrolLink extends EventEmitter<LinkEvents> {
+  private closed = false
+  private timer: NodeJS.Timeout | null = null
+  private attempt = 0
+  private readonly backoff: Backoff
+  private kiteKey: string
+
+  constructor(
+    private readonly o: HttpLinkOptions,
+    private readonly registerURL: () => string,
+  ) {
+    super()
+    this.backoff = new Backoff({ initialMs: 500, maxMs: 30000, ...o.backoff })
+    this.kiteKey = o.kiteKey
+  }
+
+  setKiteKey(key: string): void {
+    this.kiteKey = key
+  }
+
+  start(): void {
+    void this.register()
+  }
+
+  private schedule(ms: number, fn: () => Promise<void>): void {
+    if (this.closed) return
+    this.timer = setTimeout(() => {
+      this.timer = null
+      void fn()
+    }, ms)
+    this.timer.unref()
+  }
+
+  private async register(): Promise<void> {
+    const base = httpBase(this.o.urls[this.attempt++ % this.o.urls.length]!)
+    try {
+      const res = await fetch(`${base}/register`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ url: this.registerURL(), kite: this.o.identity, auth: { type: 'kiteKey', key: this.kiteKey } }),
+        signal: AbortSignal.timeout(this.o.timeoutMs),
+      })
+      const text = await res.text()
+      const body = JSON.parse(text) as RegisterResult
+      if (res.status !== 200 || (body.err ?? '') !== '') throw new Error(body.err ?? `status ${res.status}`)
+      if (!(body.heartbeatInterval > 0)) throw new Error('kontrol gave no heartbeat interval')
+      this.backoff.reset()
+      this.emit('registered', body)
+      this.schedule(body.heartbeatInterval * 1000, () => this.beat(base, body.heartbeatInterval * 1000))
+    } catch (err) {
+      if (this.closed) return
+      this.o.log.warn({ kontrol: base, err: (err as Error).message }, 'kontrol-register: HTTP register failed; retrying')
+      this.schedule(this.backoff.next(), () => this.register())
+    }
+  }
+
+  private async beat(base: string, intervalMs: number): Promise<void> {
+    try {
+      const res = await fetch(`${base}/heartbeat?id=${encodeURIComponent(this.o.identity.id)}`, { signal: AbortSignal.timeout(this.o.timeoutMs) })
+      const text = (await res.text()).slice(0, 16).trim()
+      if (text === 'registeragain') {
+        this.emit('lost', 'kontrol asked to register again')
+        await this.register()
+        return
+      }
+      if (res.status !== 200 || text !== 'pong') this.o.log.warn({ status: res.status }, 'kontrol-register: unexpected heartbeat answer')
+    } catch (err) {
+      this.o.log.warn({ err: (err as Error).message }, 'kontrol-register: heartbeat failed')
+    }
+    this.schedule(intervalMs, () => this.beat(base, intervalMs))
+  }
+
+  async close(): Promise<void> {
+    this.closed = true
+    if (this.timer !== null) clearTimeout(this.timer)
+  }
+}

@@ -1,0 +1,133 @@
+import type { FastifyInstance } from 'fastify'
+import fp from 'fastify-plugin'
+import type { Logger } from 'pino'
+import type { BackoffOptions } from '../../lib/client/backoff.js'
+import type { KiteClient } from '../../lib/client/client.js'
+import type { TransportName } from '../../lib/client/transports/transport.js'
+import { kiteError } from '../../lib/errors.js'
+import { decodeKiteKey, findKiteKey } from '../../lib/kitekey.js'
+import type { KontrolQuery, RegisterResult } from '../../lib/protocol/kontrol.js'
+import { KiteFinder } from './finder.js'
+import { HttpKontrolLink } from './http-link.js'
+import { KontrolLink } from './link.js'
+
+/** Options of the kontrol-register plugin. */
+export interface KontrolRegisterOptions {
+  /** Kontrol's URL, or several (tried in turn). Default: `KITE_KONTROL_URL`, else the kite.key's `kontrolURL`. */
+  kontrolURL?: string | string[]
+  /** The kite.key to register with. Default: `$KITE_HOME/kite.key`. */
+  kiteKey?: string
+  /** The URL to register. Default: `http://<listen address><prefix>` once the server listens. */
+  url?: string
+  /** Register over HTTP with `/heartbeat` polling instead of a WebSocket. Default false. */
+  http?: boolean
+  /** Transport of the WebSocket link. Default SockJS. */
+  transport?: TransportName
+  /** Reconnect backoff (default 500 ms × 1.5 up to 30 s, ±50 %). */
+  backoff?: BackoffOptions
+  /** Timeout of Kontrol calls, ms. Default 15000. */
+  timeout?: number
+  /** Renew tokens this many seconds before they expire. Default 30. */
+  renewBefore?: number
+}
+
+/** `app.kontrolRegister`. */
+export interface KontrolRegisterDecorator {
+  /** Resolves with the first successful registration. */
+  readonly ready: Promise<RegisterResult>
+  /** True while registered. */
+  readonly registered: boolean
+  /** The URL registered. */
+  readonly url: string
+  /** Clients for the kites matching `query`, each carrying a token it renews itself. */
+  getKites(query: KontrolQuery): Promise<KiteClient[]>
+  /** A token for the one kite matching `query` (cached; `force` asks Kontrol for a new one). */
+  getToken(query: KontrolQuery, force?: boolean): Promise<string>
+}
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    /** Registration with Kontrol (kontrol-register). */
+    kontrolRegister: KontrolRegisterDecorator
+  }
+}
+
+async function kontrolRegisterPlugin(app: FastifyInstance, o: KontrolRegisterOptions): Promise<void> {
+  const kiteKey = o.kiteKey ?? (await findKiteKey())?.key
+  if (kiteKey === undefined) throw kiteError('KITE_ERR_CONFIG_INVALID', 'kontrol-register needs a kite.key (option kiteKey, or $KITE_HOME/kite.key)')
+  const claims = decodeKiteKey(kiteKey)
+  const configured = o.kontrolURL ?? process.env.KITE_KONTROL_URL ?? claims.kontrolURL
+  const urls = (Array.isArray(configured) ? configured : [configured]).filter((u): u is string => typeof u === 'string' && u !== '')
+  if (urls.length === 0) throw kiteError('KITE_ERR_CONFIG_INVALID', 'no kontrol URL given in config')
+  for (const u of urls) new URL(u)
+  const timeoutMs = o.timeout ?? 15000
+  const log = app.log.child({ plugin: 'kontrol-register' }) as unknown as Logger
+  // A kite's username is its kite.key's (as Go's config does): Kontrol registers
+  // it under that name and issues tokens whose audience names it.
+  if (app.kite.identity.username !== claims.sub) {
+    app.log.info({ from: app.kite.identity.username, to: claims.sub }, 'kontrol-register: kite username set from kite.key')
+    app.kite.identity.username = claims.sub
+  }
+  const identity = app.kite.identity
+  let url = o.url ?? ''
+  const linkOptions = { urls, kiteKey, identity, backoff: o.backoff, timeoutMs, log, transport: o.transport }
+  const link = o.http === true ? new HttpKontrolLink(linkOptions, () => url) : new KontrolLink(linkOptions, () => url)
+
+  let registered = false
+  let markReady: (r: RegisterResult) => void = () => {}
+  const ready = new Promise<RegisterResult>((resolve) => (markReady = resolve))
+  link.on('registered', (result) => {
+    registered = true
+    if (typeof result.kiteKey === 'string' && result.kiteKey !== '') link.setKiteKey(result.kiteKey)
+    if (typeof result.publicKey === 'string' && result.publicKey !== '' && app.hasDecorator('kiteAuth')) app.kiteAuth.addTrustedKey({ publicKey: result.publicKey, issuer: claims.iss })
+    log.info({ url: result.url }, 'registered with kontrol')
+    markReady(result)
+  })
+  link.on('lost', (reason) => {
+    registered = false
+    log.warn({ reason }, 'lost kontrol; registering again')
+  })
+
+  const caller = {
+    async call(method: string, arg: unknown): Promise<unknown> {
+      if (!(link instanceof KontrolLink)) throw kiteError('KITE_ERR_CONFIG_INVALID', 'getKites needs the WebSocket link (http: false)')
+      await Promise.race([ready, new Promise((_, reject) => setTimeout(() => reject(kiteError('KITE_ERR_CALL_TIMEOUT', method, timeoutMs)), timeoutMs).unref())])
+      const client = link.client
+      if (client === null) throw kiteError('KITE_ERR_SEND_NOT_CONNECTED')
+      return client.tell(method, arg)
+    },
+  }
+  const finder = new KiteFinder(caller, { renewBeforeMs: (o.renewBefore ?? 30) * 1000, retryMs: 10000, log, client: { kite: identity, logger: log } })
+
+  app.addHook('onListen', async () => {
+    if (url === '') {
+      const address = app.server.address()
+      if (address !== null && typeof address === 'object') {
+        const host = address.address === '0.0.0.0' || address.address === '::' ? '127.0.0.1' : address.family === 'IPv6' ? `[${address.address}]` : address.address
+        url = `http://${host}:${address.port}${app.kite.prefix}`
+      }
+    }
+    link.start()
+  })
+  app.addHook('preClose', async () => link.close())
+  app.kite.finder = finder
+  app.decorate('kontrolRegister', {
+    ready,
+    get registered() {
+      return registered
+    },
+    get url() {
+      return url
+    },
+    getKites: (query: KontrolQuery) => finder.getKites(query),
+    getToken: (query: KontrolQuery, force?: boolean) => finder.getToken(query, force),
+  })
+}
+
+/**
+ * Registers the app's kite with Kontrol once the server listens, keeps it
+ * registered (heartbeats, re-registering after drops and Kontrol restarts),
+ * and deregisters on close. Adds `app.kite.getKites(query)`.
+ */
+export const kontrolRegister = fp(kontrolRegisterPlugin, { name: 'kontrol-register', fastify: '5.x', dependencies: ['kite-server'] })
+export default kontrolRegister

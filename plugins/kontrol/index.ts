@@ -1,0 +1,115 @@
+import fastifyJwt from '@fastify/jwt'
+import type { FastifyInstance } from 'fastify'
+import fp from 'fastify-plugin'
+import { join } from 'node:path'
+import { kiteHome } from '../../lib/kitekey.js'
+import { KontrolKeys, type KeyPairSource } from './keys.js'
+import { kontrolHttpRoutes } from './http.js'
+import { addKontrolMethods, type MachineAuthenticate } from './methods.js'
+import { Registry } from './registry.js'
+import { KontrolService } from './service.js'
+import { openStorage } from './storage/index.js'
+import type { KontrolStorage } from './storage/storage.js'
+import { TokenIssuer, type JwtSign } from './tokens.js'
+
+/** Options of the kontrol plugin. */
+export interface KontrolOptions {
+  /** `memory`, `sqlite:<file>`, a `postgres://` URL, or a storage object. Default `sqlite:$KITE_HOME/kontrol.db`. */
+  storage?: string | KontrolStorage
+  /** The key pair (PEM text or files). Default: `KONTROL_PUBLICKEYFILE`/`KONTROL_PRIVATEKEYFILE`, else the newest pair in storage, else a new one. */
+  keyPair?: KeyPairSource
+  /** Kontrol's URL as written into kite.keys. Default: `http://<listen address><prefix>`. */
+  kontrolURL?: string
+  /** Seconds between heartbeats asked of kites. Default 10. */
+  heartbeatInterval?: number
+  /** Seconds of silence, beyond one interval, after which a kite is gone. Default 10 (so ≤ 20 s). */
+  heartbeatGrace?: number
+  /** Milliseconds between sweeps (batched refreshes, stale removal). Default 1000. */
+  sweepInterval?: number
+  /** Token lifetime in seconds. Default 48 h (Go). */
+  tokenTTL?: number
+  /** Seconds iat/nbf are backdated and tokens last longer. Default 300 (Go). */
+  tokenLeeway?: number
+  /** Enables `registerMachine`: must throw unless the caller may get a kite.key for its claimed username. */
+  machineAuthenticate?: MachineAuthenticate
+  clock?: () => number
+}
+
+/** `app.kontrol`: the registry's parts, for tools and tests. */
+export interface KontrolDecorator {
+  storage: KontrolStorage
+  keys: KontrolKeys
+  service: KontrolService
+  registry: Registry
+  /** Kontrol's URL (known once listening, unless set in the options). */
+  readonly url: string
+}
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    /** This app's Kontrol (kontrol plugin). */
+    kontrol: KontrolDecorator
+  }
+}
+
+function seconds(v: number | undefined, fallback: number, name: string): number {
+  const x = v ?? fallback
+  if (typeof x !== 'number' || !Number.isFinite(x) || x <= 0) throw new TypeError(`kontrol option ${name} must be a positive number`)
+  return x
+}
+
+async function kontrolPlugin(app: FastifyInstance, o: KontrolOptions): Promise<void> {
+  const heartbeatSeconds = seconds(o.heartbeatInterval, 10, 'heartbeatInterval')
+  const graceSeconds = seconds(o.heartbeatGrace, 10, 'heartbeatGrace')
+  const sweepMs = seconds(o.sweepInterval, 1000, 'sweepInterval')
+  const tokenTTL = seconds(o.tokenTTL, 48 * 3600, 'tokenTTL')
+  const tokenLeeway = seconds(o.tokenLeeway, 300, 'tokenLeeway')
+  const clock = o.clock ?? Date.now
+  const storage = await openStorage(o.storage ?? `sqlite:${join(kiteHome(), 'kontrol.db')}`)
+  app.addHook('onClose', async () => storage.close())
+  const keys = await KontrolKeys.load(
+    storage,
+    o.keyPair ?? { publicKeyFile: process.env.KONTROL_PUBLICKEYFILE, privateKeyFile: process.env.KONTROL_PRIVATEKEYFILE },
+    app.log,
+  )
+  // Kontrol trusts every pair it ever had (retired ones too), so kite.keys of a retired pair can register and be renewed.
+  const issuer = app.kite.identity.username
+  for (const pair of keys.all()) app.kiteAuth.addTrustedKey({ publicKey: pair.public, issuer })
+
+  await app.register(fastifyJwt, { namespace: 'kontrol', secret: { private: keys.current.private, public: keys.current.public }, sign: { algorithm: 'RS256' } })
+  const jwt = (app.jwt as unknown as Record<string, { sign: JwtSign }>).kontrol!
+  let url = o.kontrolURL ?? ''
+  const tokens = new TokenIssuer({ issuer, kontrolURL: () => url, ttlMs: tokenTTL * 1000, leewayMs: tokenLeeway * 1000, clock, sign: (claims, opts) => jwt.sign(claims, opts) })
+  const registry = new Registry(storage, { heartbeatSeconds, ttlMs: (heartbeatSeconds + graceSeconds) * 1000, sweepMs, clock, log: app.log })
+  const service = new KontrolService(storage, registry, keys, tokens)
+  addKontrolMethods(app.kite, service, { machineAuthenticate: o.machineAuthenticate })
+  await app.register(kontrolHttpRoutes, { service, registry, heartbeatSeconds })
+
+  app.addHook('onListen', async () => {
+    if (url !== '') return
+    const address = app.server.address()
+    if (address !== null && typeof address === 'object') {
+      const host = address.family === 'IPv6' ? `[${address.address}]` : address.address
+      url = `http://${host === '0.0.0.0' || host === '[::]' ? '127.0.0.1' : host}:${address.port}${app.kite.prefix}`
+    }
+  })
+  app.addHook('onReady', async () => registry.start())
+  app.addHook('onClose', async () => registry.stop())
+  app.decorate('kontrol', {
+    storage,
+    keys,
+    service,
+    registry,
+    get url() {
+      return url
+    },
+  })
+}
+
+/**
+ * Makes the app a Kontrol: the kite registry and token authority (spec §7).
+ * Register after kiteServer (name it `kontrol`) and kiteAuth.
+ */
+export const kontrol = fp(kontrolPlugin, { name: 'kontrol', fastify: '5.x', dependencies: ['kite-server', 'kite-auth'] })
+export default kontrol
+export type { KontrolStorage, KiteRecord, KeyPairRecord, KiteEvent } from './storage/storage.js'

@@ -1,0 +1,102 @@
+import { generateKeyPairSync, randomUUID } from 'node:crypto'
+import { readFile } from 'node:fs/promises'
+import type { FastifyBaseLogger } from 'fastify'
+import { keyFingerprint } from '../kite-auth/trusted-keys.js'
+import type { KeyPairRecord, KontrolStorage } from './storage/storage.js'
+
+/** Where Kontrol's key pair comes from: PEM text, PEM files, or (neither) storage, generated on first start. */
+export interface KeyPairSource {
+  publicKey?: string
+  privateKey?: string
+  publicKeyFile?: string
+  privateKeyFile?: string
+}
+
+function generatePair(): { public: string; private: string } {
+  const { publicKey, privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048, publicKeyEncoding: { type: 'spki', format: 'pem' }, privateKeyEncoding: { type: 'pkcs8', format: 'pem' } })
+  return { public: publicKey.trim(), private: privateKey.trim() }
+}
+
+/**
+ * Kontrol's RS256 key pairs. The current pair signs new kite.keys and
+ * tokens; retired pairs stay readable so that their kite.keys can be
+ * recognised and re-issued (spec §7.6).
+ */
+export class KontrolKeys {
+  private byId = new Map<string, KeyPairRecord>()
+
+  private constructor(
+    private readonly storage: KontrolStorage,
+    public current: KeyPairRecord,
+    private readonly log: FastifyBaseLogger,
+  ) {}
+
+  /** Loads the configured pair (adding it to storage if new), or the newest stored one, or generates one. */
+  static async load(storage: KontrolStorage, source: KeyPairSource, log: FastifyBaseLogger): Promise<KontrolKeys> {
+    const pub = source.publicKey ?? (source.publicKeyFile !== undefined ? await readFile(source.publicKeyFile, 'utf8') : undefined)
+    const priv = source.privateKey ?? (source.privateKeyFile !== undefined ? await readFile(source.privateKeyFile, 'utf8') : undefined)
+    if ((pub === undefined) !== (priv === undefined)) throw new TypeError('kontrol needs both a public and a private key, or neither')
+    let current: KeyPairRecord | null = null
+    if (pub !== undefined && priv !== undefined) {
+      keyFingerprint(pub)
+      current = await storage.getKeyPairByPublic(pub.trim())
+      if (current === null) {
+        current = { id: randomUUID(), public: pub.trim(), private: priv.trim(), deletedAt: null }
+        await storage.addKeyPair(current)
+      }
+    } else {
+      const live = (await storage.listKeyPairs()).filter((k) => k.deletedAt === null)
+      current = live.at(-1) ?? null
+      if (current === null) {
+        current = { id: randomUUID(), ...generatePair(), deletedAt: null }
+        await storage.addKeyPair(current)
+        log.info({ keyId: current.id }, 'kontrol: generated a new key pair')
+      }
+    }
+    const keys = new KontrolKeys(storage, current, log)
+    for (const k of await storage.listKeyPairs()) keys.byId.set(k.id, k)
+    return keys
+  }
+
+  /** Every pair known (retired ones too), for trust. */
+  all(): KeyPairRecord[] {
+    return [...this.byId.values()]
+  }
+
+  /** The pair with this id; reads storage for pairs another Kontrol added. */
+  async get(id: string): Promise<KeyPairRecord | null> {
+    const known = this.byId.get(id)
+    if (known !== undefined && known.deletedAt !== null) return known
+    const stored = await this.storage.getKeyPair(id)
+    if (stored !== null) this.byId.set(id, stored)
+    return stored ?? known ?? null
+  }
+
+  /** The pair whose public key is `pem` (as a kite.key's kontrolKey claim gives it). */
+  async byPublic(pem: string): Promise<KeyPairRecord | null> {
+    let fingerprint: string
+    try {
+      fingerprint = keyFingerprint(pem)
+    } catch {
+      return null
+    }
+    for (const k of this.byId.values()) if (keyFingerprint(k.public) === fingerprint) return (await this.get(k.id)) ?? k
+    const stored = await this.storage.getKeyPairByPublic(pem.trim())
+    if (stored !== null) this.byId.set(stored.id, stored)
+    return stored
+  }
+
+  /** Retires a pair; retiring the current one makes a new current pair. */
+  async retire(id: string): Promise<void> {
+    await this.storage.retireKeyPair(id)
+    const k = await this.storage.getKeyPair(id)
+    if (k !== null) this.byId.set(id, k)
+    if (id === this.current.id) {
+      const next: KeyPairRecord = { id: randomUUID(), ...generatePair(), deletedAt: null }
+      await this.storage.addKeyPair(next)
+      this.byId.set(next.id, next)
+      this.current = next
+      this.log.info({ retired: id, keyId: next.id }, 'kontrol: key pair rotated')
+    }
+  }
+}
