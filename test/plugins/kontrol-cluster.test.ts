@@ -1,0 +1,39 @@
+import t from 'tap'
+import { KiteClient } from '../../lib/client/client.js'
+import type { GetKitesResult, KiteEventMessage } from '../../lib/protocol/kontrol.js'
+import { eventually, startKontrol, startRegisteredKite } from '../helpers/kontrol.js'
+import { freshSchemaURL } from '../helpers/postgres.js'
+
+t.test('two Kontrols on one PostgreSQL database', async (t) => {
+  const storage = freshSchemaURL(t, 'kite_cluster')
+  const a = await startKontrol(t, { storage })
+  const b = await startKontrol(t, { storage })
+  t.equal(b.app.kontrol.keys.current.id, a.app.kontrol.keys.current.id, 'the second Kontrol uses the key pair the first one stored')
+
+  const watcher = new KiteClient(b.url, { auth: { type: 'kiteKey', key: b.kiteKey('bob') }, kite: { name: 'watcher', username: 'bob' } })
+  t.teardown(() => watcher.close())
+  await watcher.connect()
+  const events: KiteEventMessage[] = []
+  await watcher.tell('getKites', { query: { username: 'alice', name: 'math' }, watchCallback: (e: KiteEventMessage) => events.push(e) })
+
+  const started = Date.now()
+  const kite = await startRegisteredKite(t, [a.url, b.url], a.kiteKey('alice'))
+  const viaB = (await watcher.tell('getKites', { query: { username: 'alice', name: 'math' } })) as GetKitesResult
+  t.equal(viaB.kites.length, 1, 'registered through A, found through B')
+  t.ok(Date.now() - started < 1000 + 2000, 'within 1 s of registering')
+  await eventually(() => events.some((e) => e.action === 'REGISTER' && e.kite.id === kite.app.kite.identity.id), 1000)
+  t.pass('the REGISTER event crossed from A to B (LISTEN/NOTIFY)')
+
+  // A dies: its kites register again with B.
+  events.length = 0
+  await a.app.close()
+  await eventually(() => events.some((e) => e.action === 'REGISTER'), 5000)
+  await eventually(() => kite.app.kontrolRegister.registered, 5000)
+  const after = (await watcher.tell('getKites', { query: { username: 'alice', name: 'math' } })) as GetKitesResult
+  t.equal(after.kites.length, 1, 'the kite is registered with B')
+  t.equal(b.app.kontrol.registry.size, 1, 'and B keeps it alive')
+  const client = new KiteClient(after.kites[0]!.url, { auth: { type: 'token', key: after.kites[0]!.token } })
+  t.teardown(() => client.close())
+  await client.connect()
+  t.equal(await client.tell('secret'), 'hello bob', "B's token works at the kite")
+})
