@@ -38,7 +38,9 @@ async function kiteAuthPlugin(app: FastifyInstance, options: KiteAuthOptions): P
     const claims = decodeKiteKey(ownKey)
     if (claims.kontrolKey !== undefined) trusted.add({ publicKey: claims.kontrolKey, issuer: claims.iss })
   }
-  if (trusted.size === 0) app.log.warn('kite-auth: no trusted Kontrol key; kiteKey and token authentication will fail')
+  app.addHook('onReady', async () => {
+    if (trusted.size === 0) app.log.warn('kite-auth: no trusted Kontrol key; kiteKey and token authentication will fail')
+  })
 
   // @fastify/jwt (fast-jwt) does the signature and time checks; the key is
   // always given per call, from the trusted set, with the algorithm pinned.

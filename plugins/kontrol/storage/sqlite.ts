@@ -1,4 +1,6 @@
 import Database from 'better-sqlite3'
+import { mkdirSync } from 'node:fs'
+import { dirname } from 'node:path'
 import type { KiteField, KiteIdentity } from '../../../lib/protocol/kite.js'
 import { KiteListeners, queryFields } from './memory.js'
 import type { ExactQuery, KeyPairRecord, KiteEvent, KiteRecord, KontrolStorage } from './storage.js'
@@ -83,6 +85,8 @@ export class SqliteStorage implements KontrolStorage {
   private readonly touchAll: (ids: readonly string[], now: number) => string[]
 
   constructor(path: string, private readonly now: () => number = Date.now) {
+    // The folder (usually $KITE_HOME) may not exist yet on a first start.
+    if (path !== ':memory:' && path !== '') mkdirSync(dirname(path), { recursive: true, mode: 0o700 })
     this.db = new Database(path)
     // WAL: readers do not block the writer; NORMAL sync is durable enough with WAL.
     this.db.pragma('journal_mode = WAL')

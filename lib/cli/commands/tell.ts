@@ -1,0 +1,75 @@
+import type { KiteClient } from '../../client/client.js'
+import { EXIT, UsageError, type Command } from '../command.js'
+import { connect, millis, ownKiteKey, parse, requireKiteKey } from '../util.js'
+import { findKites, queryFromPath } from './query.js'
+
+/** A positional argument: JSON when it parses, else the string itself. */
+function argument(text: string): unknown {
+  try {
+    return JSON.parse(text)
+  } catch {
+    return text
+  }
+}
+
+/** A client for a URL (with the kite.key when there is one) or for the first kite a query finds (with its token). */
+async function dialTarget(target: string, env: NodeJS.ProcessEnv, timeout: number, kontrol?: string): Promise<KiteClient> {
+  if (target.startsWith('/')) {
+    const { claims } = await requireKiteKey(env)
+    const [first] = await findKites(env, queryFromPath(target, claims), kontrol)
+    if (first === undefined) throw new Error(`no kites found for ${target}`)
+    return connect(first.url, { auth: { type: 'token', key: first.token }, kite: { username: claims.sub }, timeout })
+  }
+  const own = await ownKiteKey(env)
+  return connect(target, { auth: own === null ? null : { type: 'kiteKey', key: own.key }, kite: own === null ? {} : { username: own.claims.sub }, timeout })
+}
+
+export const tellCommand: Command = {
+  name: 'tell',
+  summary: 'call a method of a kite and print the result',
+  usage: `kite tell URL|QUERY METHOD [ARG...] [--timeout MS] [--kontrol URL]
+
+Calls METHOD on the kite at URL (authenticated with the kite.key, when there is one),
+or on the first kite Kontrol finds for QUERY (/username/environment/name/...), with the
+token Kontrol issues. Each ARG is JSON when it parses as JSON, else a string. Prints the
+result as JSON.
+
+  --timeout MS   how long to wait for the result (default 4000)`,
+  async run({ args, env, out }) {
+    const { values, positionals } = parse(args, { timeout: { type: 'string' }, kontrol: { type: 'string' } })
+    const [target, method, ...rest] = positionals
+    if (target === undefined || method === undefined) throw new UsageError('a URL or query and a method are required')
+    const timeout = millis(values.timeout, 4000, 'timeout')
+    const client = await dialTarget(target, env, timeout, values.kontrol)
+    try {
+      const result = await client.call(method, rest.map(argument), { timeout })
+      out(JSON.stringify(result ?? null))
+    } finally {
+      await client.close()
+    }
+    return EXIT.ok
+  },
+}
+
+export const pingCommand: Command = {
+  name: 'ping',
+  summary: 'check that a kite answers',
+  usage: `kite ping URL [--timeout MS]
+
+Calls kite.ping on the kite at URL and prints "pong" with the round trip time.`,
+  async run({ args, env, out }) {
+    const { values, positionals } = parse(args, { timeout: { type: 'string' } })
+    const [url] = positionals
+    if (url === undefined || positionals.length > 1) throw new UsageError('one URL is required')
+    const timeout = millis(values.timeout, 4000, 'timeout')
+    const client = await dialTarget(url, env, timeout)
+    try {
+      const started = performance.now()
+      const answer = await client.call('kite.ping', [], { timeout })
+      out(`${String(answer)} from ${url} in ${(performance.now() - started).toFixed(1)} ms`)
+    } finally {
+      await client.close()
+    }
+    return EXIT.ok
+  },
+}

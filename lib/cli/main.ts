@@ -1,0 +1,59 @@
+#!/usr/bin/env node
+import { KiteError } from '../errors.js'
+import { EXIT, UsageError, type Command, type CommandContext } from './command.js'
+import { kontrolCommand } from './commands/kontrol.js'
+import { queryCommand } from './commands/query.js'
+import { registerCommand } from './commands/register.js'
+import { showkeyCommand } from './commands/showkey.js'
+import { pingCommand, tellCommand } from './commands/tell.js'
+
+/** The command table. */
+export const commands: readonly Command[] = [kontrolCommand, registerCommand, showkeyCommand, queryCommand, tellCommand, pingCommand]
+
+function help(out: (line: string) => void): void {
+  out('usage: kite COMMAND [options]   (kite help COMMAND for details)\n')
+  for (const c of commands) out(`  ${c.name.padEnd(10)}${c.summary}`)
+  out('\nEnvironment: KITE_HOME (default ~/.kite) holds kite.key; KITE_KONTROL_URL overrides its kontrolURL.')
+}
+
+/** Runs one command line; resolves with the exit code. Errors are one line on stderr, never a stack. */
+export async function main(argv: string[], ctx: Omit<CommandContext, 'args'>): Promise<number> {
+  const [name, ...args] = argv
+  if (name === undefined || name === 'help' || name === '--help' || name === '-h') {
+    const c = commands.find((x) => x.name === args[0])
+    if (c !== undefined) ctx.out(c.usage)
+    else help(ctx.out)
+    return name === undefined ? EXIT.usage : EXIT.ok
+  }
+  const command = commands.find((c) => c.name === name)
+  if (command === undefined) {
+    ctx.err(`kite: unknown command "${name}" (kite help lists them)`)
+    return EXIT.usage
+  }
+  if (args.includes('--help') || args.includes('-h')) {
+    ctx.out(command.usage)
+    return EXIT.ok
+  }
+  try {
+    return await command.run({ ...ctx, args })
+  } catch (err) {
+    if (err instanceof UsageError) {
+      ctx.err(`kite ${name}: ${err.message}\n\n${command.usage}`)
+      return EXIT.usage
+    }
+    const message = err instanceof KiteError ? `${err.type}: ${err.message}` : (err as Error).message
+    ctx.err(`kite ${name}: ${message}`)
+    return EXIT.failed
+  }
+}
+
+// A reader that stops early (kite query | head) is not an error.
+process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+  if (err.code === 'EPIPE') process.exit(process.exitCode ?? 0)
+})
+const code = await main(process.argv.slice(2), {
+  env: process.env,
+  out: (line) => process.stdout.write(`${line}\n`),
+  err: (line) => process.stderr.write(`${line}\n`),
+})
+process.exitCode = code

@@ -1,0 +1,143 @@
+import t from 'tap'
+import { spawn, type ChildProcess } from 'node:child_process'
+import { fileURLToPath } from 'node:url'
+import { join } from 'node:path'
+import { readKiteKey } from '../lib/kitekey.js'
+
+const cli = fileURLToPath(new URL('../dist/lib/cli/main.js', import.meta.url))
+const fixture = fileURLToPath(new URL('./fixtures/registered-kite.mjs', import.meta.url))
+
+interface Run {
+  code: number | null
+  stdout: string
+  stderr: string
+}
+
+/** Runs `kite ARGS` as a user would, as a child process. */
+function kite(args: string[], home: string): Promise<Run> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [cli, ...args], { env: { ...process.env, KITE_HOME: home, KITE_KONTROL_URL: '' }, stdio: ['ignore', 'pipe', 'pipe'] })
+    let stdout = ''
+    let stderr = ''
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()))
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()))
+    child.on('close', (code) => resolve({ code, stdout, stderr }))
+  })
+}
+
+/** Starts a long-running child and resolves with its first stdout line. */
+function start(t: Tap.Test, args: string[], env: NodeJS.ProcessEnv, script = cli): Promise<{ child: ChildProcess; line: string }> {
+  const child = spawn(process.execPath, [script, ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] })
+  t.teardown(() => child.kill('SIGKILL'))
+  return new Promise((resolve, reject) => {
+    let out = ''
+    let err = ''
+    child.stderr!.on('data', (d: Buffer) => (err += d.toString()))
+    child.stdout!.on('data', (d: Buffer) => {
+      out += d.toString()
+      const nl = out.indexOf('\n')
+      if (nl !== -1) resolve({ child, line: out.slice(0, nl) })
+    })
+    child.once('exit', (code) => reject(new Error(`exited ${code}: ${err}`)))
+  })
+}
+
+declare global {
+  // eslint-disable-next-line @typescript-eslint/no-namespace
+  namespace Tap {
+    type Test = import('tap').Test
+  }
+}
+
+t.test('the kite command against a real Kontrol and kite', async (t) => {
+  const home = join(t.testdir(), 'operator')
+  const other = join(t.testdir(), 'other')
+
+  const kontrol = await start(t, ['kontrol', '--port', '0', '--json', '--username', 'operator'], { KITE_HOME: home })
+  const started = JSON.parse(kontrol.line) as { url: string; publicKey: string; kiteKeyPath: string }
+  t.match(started.url, /^http:\/\/127\.0\.0\.1:\d+\/kite$/)
+  t.match(started.publicKey, /BEGIN PUBLIC KEY/)
+  t.equal(started.kiteKeyPath, join(home, 'kite.key'), "the first start writes the operator's kite.key")
+
+  const show = await kite(['showkey'], home)
+  t.equal(show.code, 0)
+  t.match(show.stdout, /^sub {12}operator\niss {12}operator\nkontrolURL {5}http:\/\/127\.0\.0\.1:\d+\/kite\n/)
+  const showJson = JSON.parse((await kite(['showkey', '--json'], home)).stdout) as { claims: Record<string, unknown> }
+  t.equal(showJson.claims.kontrolURL, started.url)
+  const verified = await kite(['showkey', '--verify'], home)
+  t.equal(verified.code, 0)
+  t.match(verified.stdout, /kite\.key is valid and accepted by its kontrol/)
+
+  const registered = await kite(['register', '--kontrol', started.url, '--username', 'zed'], other)
+  t.equal(registered.code, 0, registered.stderr)
+  t.match(registered.stdout, /Registered successfully/)
+  t.match((await kite(['showkey'], other)).stdout, /^sub {12}zed\n/)
+
+  // A kite registered with the Kontrol, in its own process.
+  const operatorKey = await readKiteKey(join(home, 'kite.key'))
+  await start(t, [], { KONTROL_URL: started.url, KITE_KEY: operatorKey, KITE_NAME: 'worker' }, fixture)
+
+  const query = await kite(['query', '/operator/test/worker'], home)
+  t.equal(query.code, 0, query.stderr)
+  t.match(query.stdout, /^1\toperator\/test\/worker\/1\.0\.0\/unknown\/[^/]+\/[0-9a-f-]{36}\thttp:\/\/127\.0\.0\.1:\d+\/kite\n$/)
+  const queryJson = JSON.parse((await kite(['query', '/operator/test', '--json'], home)).stdout) as Array<{ url: string; kite: { name: string } }>
+  t.equal(queryJson.length, 1)
+  t.equal(queryJson[0]!.kite.name, 'worker')
+  t.same(JSON.parse((await kite(['query', '/operator/test/nothing', '--json'], home)).stdout), [])
+  t.match((await kite(['query', '/operator/test/worker/~> 2.0'], home)).stdout, /no kites found/)
+
+  const viaQuery = await kite(['tell', '/operator/test/worker', 'square', '7'], home)
+  t.equal(viaQuery.code, 0, viaQuery.stderr)
+  t.equal(viaQuery.stdout, '49\n')
+  const viaURL = await kite(['tell', queryJson[0]!.url, 'square', '3'], home)
+  t.equal(viaURL.stdout, '9\n')
+  const ping = await kite(['ping', queryJson[0]!.url], home)
+  t.equal(ping.code, 0)
+  t.match(ping.stdout, /^pong from http:\/\/127\.0\.0\.1:\d+\/kite in [\d.]+ ms\n$/)
+
+  const unknown = await kite(['tell', queryJson[0]!.url, 'nope'], home)
+  t.equal(unknown.code, 1)
+  t.equal(unknown.stderr, 'kite tell: methodNotFound: Method not found: nope\n', 'one clear line, no stack')
+  const refused = await kite(['ping', 'http://127.0.0.1:1/kite'], home)
+  t.equal(refused.code, 1)
+  t.match(refused.stderr, /^kite ping: sendError: cannot connect to http:\/\/127\.0\.0\.1:1\/kite: .*\n$/)
+  t.notMatch(refused.stderr, /\n\s+at /)
+})
+
+t.test('usage errors, help and a missing kite.key', async (t) => {
+  const empty = t.testdir()
+  const none = await kite([], empty)
+  t.equal(none.code, 2)
+  t.match(none.stdout, /usage: kite COMMAND/)
+  t.equal((await kite(['help'], empty)).code, 0)
+  const helpTell = await kite(['tell', '--help'], empty)
+  t.equal(helpTell.code, 0)
+  t.match(helpTell.stdout, /^kite tell URL\|QUERY METHOD/)
+  const bogus = await kite(['frobnicate'], empty)
+  t.equal(bogus.code, 2)
+  t.equal(bogus.stderr, 'kite: unknown command "frobnicate" (kite help lists them)\n')
+  const badOption = await kite(['query', '--bogus'], empty)
+  t.equal(badOption.code, 2)
+  t.match(badOption.stderr, /Unknown option '--bogus'/)
+  t.equal((await kite(['tell', 'http://x/kite'], empty)).code, 2, 'a missing method is a usage error')
+  const noKey = await kite(['showkey'], empty)
+  t.equal(noKey.code, 1)
+  t.match(noKey.stderr, /^kite showkey: no kite\.key at .*kite\.key \(run "kite register --kontrol URL" first\)\n$/)
+  t.equal((await kite(['register'], empty)).code, 2, '--kontrol is required')
+})
+
+t.test('showkey --verify says plainly why a kite.key fails', async (t) => {
+  const home = t.testdir()
+  const { makeKontrol } = await import('./helpers/tokens.js')
+  const { writeKiteKey } = await import('../lib/kitekey.js')
+  const stranger = makeKontrol('nobody')
+  await writeKiteKey(stranger.kiteKey('me', { kontrolURL: 'http://127.0.0.1:1/kite' }), join(home, 'kite.key'))
+  const unreachable = await kite(['showkey', '--verify'], home)
+  t.equal(unreachable.code, 1)
+  t.match(unreachable.stderr, /^kite\.key is not valid: cannot reach kontrol at http:\/\/127\.0\.0\.1:1\/kite/)
+  const [h, p] = stranger.kiteKey('me').split('.')
+  await writeKiteKey(`${h}.${p}.${Buffer.from('forged').toString('base64url')}`, join(home, 'kite.key'))
+  const forged = await kite(['showkey', '--verify', '--json'], home)
+  t.equal(forged.code, 1)
+  t.match(JSON.parse(forged.stdout), { valid: false, problem: /signature does not match/ })
+})
