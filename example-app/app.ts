@@ -1,22 +1,36 @@
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify'
 import { kiteServer } from '../plugins/kite-server/index.js'
+import { kiteAuth } from '../plugins/kite-auth/index.js'
+import { kontrolRegister } from '../plugins/kontrol-register/index.js'
+import { systemInfo } from '../plugins/systeminfo/index.js'
 
 /** Options of the example app. */
 export interface MathAppOptions {
   /** Fastify server options (logger…). */
   fastify?: FastifyServerOptions
+  /** Register with this Kontrol, using this kite.key. Without it the kite runs on its own. */
+  kontrol?: { url: string; kiteKey: string }
 }
 
 /**
  * The `math` kite: an HTTP route and kite methods side by side on one Fastify
- * server.
+ * server, with systeminfo and health routes, registered with Kontrol when one
+ * is given.
  * - `square(n)`: n², no credentials needed.
  * - `countdown(n, onTick)`: calls `onTick(i)` for i = n … 1, then answers "done".
+ * - `whoami()`: the caller's authenticated username (needs a kite.key or a token).
  * - `GET /square/:n`: the same square over plain HTTP.
  */
 export async function buildMathApp(options: MathAppOptions = {}): Promise<FastifyInstance> {
   const app = Fastify({ logger: true, return503OnClosing: false, ...options.fastify })
   await app.register(kiteServer, { name: 'math', version: '1.0.0', environment: process.env.KITE_ENVIRONMENT ?? 'development' })
+  await app.register(kiteAuth, { kiteKey: options.kontrol?.kiteKey ?? false })
+  await app.register(systemInfo)
+  if (options.kontrol !== undefined) {
+    await app.register(kontrolRegister, { kontrolURL: options.kontrol.url, kiteKey: options.kontrol.kiteKey })
+    // Ready only once registered: a load balancer sends no traffic before Kontrol can point to us.
+    app.systeminfo.setReadyCheck(() => app.kontrolRegister.registered)
+  }
 
   app.kite
     .handle('square', (req) => {
@@ -38,6 +52,8 @@ export async function buildMathApp(options: MathAppOptions = {}): Promise<Fastif
       return 'done'
     })
     .disableAuthentication()
+
+  app.kite.handle('whoami', (req) => req.username)
 
   app.get<{ Params: { n: string } }>(
     '/square/:n',

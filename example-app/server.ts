@@ -1,27 +1,45 @@
+import { userInfo } from 'node:os'
+import { findKiteKey, kiteKeyPath, writeKiteKey } from '../lib/kitekey.js'
 import { buildMathApp } from './app.js'
+import { buildKontrol } from './kontrol.js'
 
-/** Starts the example app on HOST:PORT (defaults 127.0.0.1:3636). */
-const port = Number(process.env.PORT ?? 3636)
+/**
+ * `npm start`: an embedded Kontrol on KONTROL_PORT (default 4000) and the
+ * `math` kite on PORT (default 3636), both on HOST (default 127.0.0.1),
+ * math registered with the Kontrol. KONTROL_STORAGE picks the storage
+ * (default SQLite in $KITE_HOME; a postgres:// URL for a cluster).
+ */
+function port(name: string, fallback: number): number {
+  const value = Number(process.env[name] ?? fallback)
+  if (!Number.isInteger(value) || value < 0 || value > 65535) {
+    console.error(`${name} must be a port number, got ${process.env[name]}`)
+    process.exit(2)
+  }
+  return value
+}
+
 const host = process.env.HOST ?? '127.0.0.1'
-if (!Number.isInteger(port) || port < 0 || port > 65535) {
-  console.error(`PORT must be a port number, got ${process.env.PORT}`)
-  process.exit(2)
-}
+const username = process.env.KITE_USERNAME ?? userInfo().username
+const kontrolApp = await buildKontrol({ username, storage: process.env.KONTROL_STORAGE })
+let mathApp: Awaited<ReturnType<typeof buildMathApp>> | null = null
 
-const app = await buildMathApp()
-for (const signal of ['SIGINT', 'SIGTERM'] as const) {
-  process.once(signal, () => {
-    app.log.info({ signal }, 'closing')
-    app.close().then(
-      () => process.exit(0),
-      () => process.exit(1),
-    )
-  })
+async function stop(code: number): Promise<never> {
+  await mathApp?.close()
+  await kontrolApp.close()
+  process.exit(code)
 }
+for (const signal of ['SIGINT', 'SIGTERM'] as const) process.once(signal, () => void stop(0))
+
 try {
-  const address = await app.listen({ port, host })
-  app.log.info(`math kite at ${address}${app.kite.prefix} (try: GET ${address}/square/4)`)
+  await kontrolApp.listen({ port: port('KONTROL_PORT', 4000), host })
+  // This machine's kite.key comes from the embedded Kontrol when there is none yet,
+  // so that `kite query` and `kite tell` work at once.
+  if ((await findKiteKey()) === null) await writeKiteKey(kontrolApp.kontrol.service.issueKiteKey(username), kiteKeyPath())
+  mathApp = await buildMathApp({ kontrol: { url: kontrolApp.kontrol.url, kiteKey: kontrolApp.kontrol.service.issueKiteKey(username) } })
+  const address = await mathApp.listen({ port: port('PORT', 3636), host })
+  await mathApp.kontrolRegister.ready
+  mathApp.log.info(`math kite at ${address}${mathApp.kite.prefix}, registered with kontrol at ${kontrolApp.kontrol.url} (try: curl ${address}/square/4)`)
 } catch (err) {
-  app.log.error({ err }, 'cannot start')
-  process.exit(1)
+  console.error(`cannot start: ${(err as Error).message}`)
+  await stop(1)
 }
