@@ -6,7 +6,7 @@ import type { TransportName } from '../lib/client/transports/transport.js'
 /**
  * Calls per second and latency, KiteClient → kite-server `square`, against a
  * bare JSON-over-WebSocket echo loop measured in the same run.
- *   npm run bench     (BENCH_SECONDS=2 per case and round, BENCH_ROUNDS=3)
+ *   npm run bench     (BENCH_SECONDS=2 per case and round, BENCH_ROUNDS=5)
  */
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 2)
 
@@ -89,7 +89,7 @@ const worker = new Worker(new URL('./servers.js', import.meta.url))
 const { bareURL, kiteURL, token } = await new Promise<{ bareURL: string; kiteURL: string; token: string }>((r) => worker.once('message', r))
 
 /** Every case is measured ROUNDS times, interleaved, and the median round is kept: this machine's speed drifts. */
-const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3)
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5)
 interface Case {
   name: string
   inFlight: number

@@ -2,6 +2,7 @@ import WebSocket from 'ws'
 import { joinPath, sockjsSessionPath, type ClientTransport, type TransportEvents, type TransportOptions } from './transport.js'
 import { parseServerFrame } from './sockjs-frames.js'
 import { corkUntilTickEnd } from '../../dnode/cork.js'
+import { MessageBatcher } from '../../dnode/batcher.js'
 
 /** `http(s)://` becomes `ws(s)://`; a `ws(s)://` URL stays as it is. */
 export function toWebSocketURL(url: URL): URL {
@@ -122,8 +123,6 @@ export class RawWebSocketTransport extends WebSocketTransport {
 
 /** SockJS over WebSocket, as the G client speaks it; outgoing messages of one turn go in one array. */
 export class SockjsWebSocketTransport extends WebSocketTransport {
-  private outbox: string[] = []
-  private scheduled = false
   private opened = false
 
   protected target(): URL {
@@ -152,19 +151,12 @@ export class SockjsWebSocketTransport extends WebSocketTransport {
     }
   }
 
+  private readonly batcher = new MessageBatcher((batch) => {
+    if (this.ws?.readyState === WebSocket.OPEN) this.ws.send(JSON.stringify(batch))
+  })
+
   send(text: string): void {
     if (this.ws?.readyState !== WebSocket.OPEN) throw new Error('WebSocket is not open')
-    this.outbox.push(text)
-    if (!this.scheduled) {
-      this.scheduled = true
-      setImmediate(this.flush)
-    }
-  }
-
-  private readonly flush = (): void => {
-    this.scheduled = false
-    const batch = this.outbox
-    this.outbox = []
-    if (batch.length > 0 && this.ws?.readyState === WebSocket.OPEN) this.ws.send(JSON.stringify(batch))
+    this.batcher.push(text)
   }
 }

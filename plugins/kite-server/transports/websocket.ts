@@ -2,6 +2,7 @@ import type { FastifyRequest } from 'fastify'
 import type { WebSocket } from 'ws'
 import type { ConnectionSink } from '../../../lib/connection/connection.js'
 import { corkUntilTickEnd } from '../../../lib/dnode/cork.js'
+import { MessageBatcher } from '../../../lib/dnode/batcher.js'
 import type { Kite } from '../kite.js'
 import { closeFrame, messagesFrame, OPEN_FRAME, parseClientPayload, wsCloseCode } from './sockjs-frames.js'
 
@@ -15,29 +16,20 @@ export interface WatchedSocket {
 
 /** Writes SockJS frames on a WebSocket, batching messages produced in one turn of the event loop into one `a[...]`. */
 class SockjsWsSink implements ConnectionSink {
-  private outbox: string[] = []
-  private scheduled = false
+  private readonly batcher: MessageBatcher
 
-  constructor(private readonly ws: WebSocket) {}
-
-  send(text: string): void {
-    this.outbox.push(text)
-    if (!this.scheduled) {
-      this.scheduled = true
-      setImmediate(this.flush)
-    }
+  constructor(private readonly ws: WebSocket) {
+    this.batcher = new MessageBatcher((batch) => {
+      if (ws.readyState === ws.OPEN) ws.send(messagesFrame(batch))
+    })
   }
 
-  private readonly flush = (): void => {
-    this.scheduled = false
-    if (this.outbox.length === 0) return
-    const batch = this.outbox
-    this.outbox = []
-    if (this.ws.readyState === this.ws.OPEN) this.ws.send(messagesFrame(batch))
+  send(text: string): void {
+    this.batcher.push(text)
   }
 
   close(code: number, reason: string): void {
-    this.flush()
+    this.batcher.flush()
     if (this.ws.readyState === this.ws.OPEN) {
       this.ws.send(closeFrame(code, reason))
       this.ws.close(wsCloseCode(code), reason)
