@@ -5,7 +5,8 @@ import { kontrolCommand } from './commands/kontrol.js'
 import { queryCommand } from './commands/query.js'
 import { registerCommand } from './commands/register.js'
 import { showkeyCommand } from './commands/showkey.js'
-import { pingCommand, tellCommand } from './commands/tell.js'
+import { pingCommand } from './commands/ping.js'
+import { tellCommand } from './commands/tell.js'
 
 /** The command table. */
 export const commands: readonly Command[] = [kontrolCommand, registerCommand, showkeyCommand, queryCommand, tellCommand, pingCommand]

@@ -13,7 +13,7 @@ function argument(text: string): unknown {
 }
 
 /** A client for a URL (with the kite.key when there is one) or for the first kite a query finds (with its token). */
-async function dialTarget(target: string, env: NodeJS.ProcessEnv, timeout: number, kontrol?: string): Promise<KiteClient> {
+export async function dialTarget(target: string, env: NodeJS.ProcessEnv, timeout: number, kontrol?: string): Promise<KiteClient> {
   if (target.startsWith('/')) {
     const { claims } = await requireKiteKey(env)
     const [first] = await findKites(env, queryFromPath(target, claims), kontrol)
@@ -44,29 +44,6 @@ result as JSON.
     try {
       const result = await client.call(method, rest.map(argument), { timeout })
       out(JSON.stringify(result ?? null))
-    } finally {
-      await client.close()
-    }
-    return EXIT.ok
-  },
-}
-
-export const pingCommand: Command = {
-  name: 'ping',
-  summary: 'check that a kite answers',
-  usage: `kite ping URL [--timeout MS]
-
-Calls kite.ping on the kite at URL and prints "pong" with the round trip time.`,
-  async run({ args, env, out }) {
-    const { values, positionals } = parse(args, { timeout: { type: 'string' } })
-    const [url] = positionals
-    if (url === undefined || positionals.length > 1) throw new UsageError('one URL is required')
-    const timeout = millis(values.timeout, 4000, 'timeout')
-    const client = await dialTarget(url, env, timeout)
-    try {
-      const started = performance.now()
-      const answer = await client.call('kite.ping', [], { timeout })
-      out(`${String(answer)} from ${url} in ${(performance.now() - started).toFixed(1)} ms`)
     } finally {
       await client.close()
     }
