@@ -31,6 +31,8 @@ export interface KiteClientOptions {
   connectTimeout?: number
   /** Default per-call timeout in ms; 0 waits until the connection drops. Default 15000. */
   timeout?: number
+  /** A WebSocket that brings nothing (frames, `h`, pongs to our pings) for this many ms is dropped. Default 60000; 0 never. */
+  idleTimeout?: number
   /** Reconnect for ever after the connection drops. Default false. */
   reconnect?: boolean
   /** Reconnect backoff (default 500 ms × 1.5 up to 60 s, ±50 %). */
@@ -143,7 +145,7 @@ export class KiteClient extends EventEmitter<KiteClientEvents> {
   }
 
   private makeTransport(kind: Exclude<TransportName, 'auto'>, events: TransportEvents): ClientTransport {
-    const opts = { maxPayload: this.limits.maxMessageBytes * 2 + 1024 }
+    const opts = { maxPayload: this.limits.maxMessageBytes * 2 + 1024, idleTimeoutMs: this.options.idleTimeout ?? 60000 }
     if (kind === 'websocket') return new RawWebSocketTransport(this.url, events, opts)
     if (kind === 'xhr-polling') return new XhrPollingTransport(this.url, events)
     return new SockjsWebSocketTransport(this.url, events, opts)
@@ -186,12 +188,16 @@ export class KiteClient extends EventEmitter<KiteClientEvents> {
     this.abortDial = abort
     const timer = setTimeout(() => abort.abort(kiteError('KITE_ERR_CONNECT_TIMEOUT', this.url.href, timeoutMs)), timeoutMs)
     let conn: KiteConnection | null = null
+    // Frames can arrive before the connection object exists (in the same read as the handshake).
+    const early: string[] = []
+    let lostReason = 'connection closed by this side'
     let transport: ClientTransport
     try {
       transport = await this.openTransport(
         {
-          message: (text) => conn?.receive(text),
+          message: (text) => (conn === null ? early.push(text) : conn.receive(text)),
           close: (reason) => {
+            lostReason = reason
             conn?.transportClosed()
             this.onLost(reason)
           },
@@ -221,8 +227,14 @@ export class KiteClient extends EventEmitter<KiteClientEvents> {
       remoteAddress: this.url.host,
     })
     conn.on('tokenExpired', (err: KiteError) => this.emit('tokenExpired', err))
+    // The connection may also end from this side (a message breaking the limits): that is a loss too.
+    const own = conn
+    own.once('close', () => {
+      if (this.conn === own) this.onLost(lostReason)
+    })
     this.conn = conn
     this.transport = transport
+    for (const text of early.splice(0)) conn.receive(text)
     this.backoff.reset()
     this.log.debug('connected')
     this.emit('connect')

@@ -59,6 +59,13 @@ type LocalCallback = (...args: unknown[]) => unknown
 
 const noop = (): void => {}
 
+/**
+ * Most functions one side may have handed its peer on one connection. They
+ * stay callable until the connection closes (peers never say when they are
+ * done with one), so this bounds what a loop of calls with callbacks can hold.
+ */
+export const MAX_LOCAL_CALLBACKS = 100_000
+
 /** True when no element can hold a function, so scrubbing can be skipped. */
 function allPrimitive(args: unknown[]): boolean {
   for (let i = 0; i < args.length; i++) {
@@ -179,6 +186,7 @@ export class KiteConnection extends EventEmitter {
     if (call !== undefined) {
       this.pending.delete(id)
       if (call.timer !== null) clearTimeout(call.timer)
+      this.unscrub(args, callbacks)
       this.settle(call, args)
       return
     }
@@ -249,11 +257,29 @@ export class KiteConnection extends EventEmitter {
       return `{"method":${JSON.stringify(method)},"arguments":[${this.envelopeHead}${JSON.stringify(args)}}],"callbacks":{"${responseId}":[0,"responseCallback"]}}`
     }
     const callbacks: Record<string, unknown[]> = { [responseId]: [0, 'responseCallback'] }
-    for (const f of found) callbacks[this.addCallback(f.fn)] = [0, 'withArgs', ...f.path]
-    return `{"method":${JSON.stringify(method)},"arguments":[${this.envelopeHead}${JSON.stringify(args, functionPlaceholder)}}],"callbacks":${JSON.stringify(callbacks)}}`
+    return this.withCallbacks(found, callbacks, (f) => [0, 'withArgs', ...f.path], () => `{"method":${JSON.stringify(method)},"arguments":[${this.envelopeHead}${JSON.stringify(args, functionPlaceholder)}}],"callbacks":${JSON.stringify(callbacks)}}`)
+  }
+
+  /** Registers the functions found, then encodes; when encoding fails, none of them stays registered. */
+  private withCallbacks(found: FoundFunction[], callbacks: Record<string, unknown[]>, pathOf: (f: FoundFunction) => unknown[], encode: () => string): string {
+    const ids: number[] = []
+    try {
+      for (const f of found) {
+        const id = this.addCallback(f.fn)
+        ids.push(id)
+        callbacks[id] = pathOf(f)
+      }
+      return encode()
+    } catch (err) {
+      for (const id of ids) this.callbacks.delete(id)
+      throw err
+    }
   }
 
   private addCallback(fn: LocalCallback): number {
+    if (this.callbacks.size >= MAX_LOCAL_CALLBACKS) {
+      throw new Error(`too many callbacks held for the peer (${MAX_LOCAL_CALLBACKS}); they are freed when the connection closes`)
+    }
     const id = this.nextId++
     this.callbacks.set(id, fn)
     return id
@@ -268,7 +294,14 @@ export class KiteConnection extends EventEmitter {
     }
     if (result === undefined || result === null || typeof result !== 'object') {
       // The common case: a plain value, nothing to scrub.
-      const encoded = result === undefined ? 'null' : JSON.stringify(result)
+      let encoded: string | undefined
+      try {
+        encoded = result === undefined ? 'null' : JSON.stringify(result)
+      } catch (err) {
+        // A BigInt, say: the caller still gets an answer.
+        this.respond(responseId, kiteError('KITE_ERR_HANDLER_FAILED', `cannot encode result: ${(err as Error).message}`), null, requestId)
+        return
+      }
       this.write(`{"method":${responseId},"arguments":[{"error":null,"result":${encoded ?? 'null'}}],"callbacks":{}}`)
       return
     }
@@ -286,8 +319,7 @@ export class KiteConnection extends EventEmitter {
         text = `{"method":${id},"arguments":${JSON.stringify(args)},"callbacks":{}}`
       } else {
         const callbacks: Record<string, unknown[]> = {}
-        for (const f of found) callbacks[this.addCallback(f.fn)] = f.path
-        text = `{"method":${id},"arguments":${JSON.stringify(args, functionPlaceholder)},"callbacks":${JSON.stringify(callbacks)}}`
+        text = this.withCallbacks(found, callbacks, (f) => f.path, () => `{"method":${id},"arguments":${JSON.stringify(args, functionPlaceholder)},"callbacks":${JSON.stringify(callbacks)}}`)
       }
     } catch (err) {
       this.log.warn({ err, callbackId: id }, 'cannot encode callback arguments')

@@ -5,6 +5,8 @@ import type { KiteRequest } from './request.js'
 
 /** Shortest heartbeat interval a peer may ask for, so that no peer can make us flood it. */
 export const MIN_HEARTBEAT_SECONDS = 1
+/** Longest one (a day); beyond 2^31 ms Node would fire every millisecond. */
+export const MAX_HEARTBEAT_SECONDS = 86400
 
 function argumentError(message: string): Error {
   return kiteError('KITE_ERR_ARGUMENT_INVALID', message)
@@ -24,7 +26,7 @@ export function heartbeat(req: KiteRequest): null {
   const [seconds, ping] = req.args
   if (typeof seconds !== 'number' || !Number.isFinite(seconds) || seconds <= 0) throw argumentError('heartbeat interval must be a positive number of seconds')
   if (typeof ping !== 'function') throw argumentError('heartbeat needs a ping callback')
-  const ms = Math.max(seconds, MIN_HEARTBEAT_SECONDS) * 1000
+  const ms = Math.min(Math.max(seconds, MIN_HEARTBEAT_SECONDS), MAX_HEARTBEAT_SECONDS) * 1000
   req.connection.setHeartbeat(ms, () => {
     ;(ping as () => unknown)()
   })

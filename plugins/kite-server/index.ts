@@ -28,7 +28,13 @@ async function kiteServerPlugin(app: FastifyInstance, options: KiteServerOptions
         await kite.shutdown()
         const wss = app.websocketServer
         for (const client of wss.clients) client.close(1001, 'server shutting down')
+        // A peer that never answers the close handshake must not hold app.close() for ws's 30 s.
+        const stragglers = setTimeout(() => {
+          for (const client of wss.clients) client.terminate()
+        }, 1000)
+        stragglers.unref()
         await new Promise<void>((resolve) => wss.close(() => resolve()))
+        clearTimeout(stragglers)
       },
     })
   } else {

@@ -85,12 +85,22 @@ export class KiteFinder {
         schedule(this.o.retryMs)
       }
     }
-    const exp = expiryOf(token)
-    if (exp !== null) schedule(exp - this.o.renewBeforeMs - Date.now())
+    const stop = (): void => {
+      if (timer !== null) clearTimeout(timer)
+      timer = null
+    }
+    // Renewal runs only while connected: a client that was never connected (or was
+    // dropped) holds no timer, so unused clients can be collected.
+    client.on('connect', () => {
+      const key = client.auth?.key ?? token
+      const exp = expiryOf(key)
+      if (exp !== null) schedule(exp - this.o.renewBeforeMs - Date.now())
+    })
+    client.on('disconnect', stop)
     client.on('tokenExpired', () => void renew())
     client.once('close', () => {
       closed = true
-      if (timer !== null) clearTimeout(timer)
+      stop()
     })
   }
 }

@@ -76,9 +76,10 @@ export class KontrolLink extends EventEmitter<LinkEvents> {
       this.backoff.reset()
       this.emit('registered', result)
     } catch (err) {
-      if (this.closed) return
-      this.o.log.warn({ kontrol: url, err: (err as Error).message }, 'kontrol-register: cannot register; retrying')
       await client.close()
+      // A drop during register was already handled by lostConnection(): retry once, not twice.
+      if (this.closed || this.client !== client || this.timer !== null) return
+      this.o.log.warn({ kontrol: url, err: (err as Error).message }, 'kontrol-register: cannot register; retrying')
       this.retry()
     }
   }
@@ -92,6 +93,7 @@ export class KontrolLink extends EventEmitter<LinkEvents> {
 
   private retry(): void {
     if (this.closed) return
+    if (this.timer !== null) clearTimeout(this.timer)
     this.timer = setTimeout(() => {
       this.timer = null
       void this.dial()

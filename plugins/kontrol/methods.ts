@@ -20,8 +20,12 @@ function firstArg(req: KiteRequest): Record<string, unknown> {
   return arg as Record<string, unknown>
 }
 
+/** Watches one connection may hold; each is a storage listener until the connection closes. */
+export const MAX_WATCHES_PER_CONNECTION = 100
+
 /** Kontrol's kite methods (spec §7.2): register, getKites, getToken, getKey, and registerMachine when allowed. */
 export function addKontrolMethods(kite: Kite, service: KontrolService, o: { machineAuthenticate?: MachineAuthenticate }): void {
+  const watchers = new WeakMap<object, number>()
   kite.handle('register', async (req) => {
     const kiteKey = requireType(req, 'kiteKey')
     const identity = { ...(req.connection.remoteKite ?? emptyKite()), username: req.username }
@@ -34,7 +38,10 @@ export function addKontrolMethods(kite: Kite, service: KontrolService, o: { mach
     const query = parseQuery(args.query)
     const kites = await service.find(query, req.username)
     const watch = args.watchCallback ?? args.watchHandler
-    if (typeof watch === 'function') {
+    if (typeof watch === 'function' && !req.connection.closed) {
+      const count = watchers.get(req.connection) ?? 0
+      if (count >= MAX_WATCHES_PER_CONNECTION) throw kiteError('KITE_ERR_KONTROL_INVALID', `too many watches on this connection (limit ${MAX_WATCHES_PER_CONNECTION})`)
+      watchers.set(req.connection, count + 1)
       const stop = service.watch(query, req.username, (event: KiteEventMessage) => {
         ;(watch as (e: KiteEventMessage) => void)(event)
       })

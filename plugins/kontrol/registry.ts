@@ -74,6 +74,11 @@ export class Registry {
     const previous = this.live.get(kite.id)
     this.live.set(kite.id, { kite, url, keyId, conn, lastSeen: this.s.clock() })
     if (conn === null || previous?.conn === conn) return
+    if (conn.closed) {
+      // It left while storage was written: it is gone already.
+      await this.disconnected(kite.id, conn)
+      return
+    }
     conn.once('close', () => void this.disconnected(kite.id, conn))
     const ping = (): void => {
       this.heard(kite.id, conn)

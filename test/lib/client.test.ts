@@ -134,3 +134,62 @@ t.test('invalid client options are refused at construction', async (t) => {
   t.throws(() => new KiteClient('http://x/kite', { transport: 'carrier-pigeon' as never }), TypeError)
   t.throws(() => new KiteClient('http://x/kite', { kite: { version: '1' } }), TypeError)
 })
+
+t.test('a connection this client closes itself (a message over its limits) is a disconnect, and reconnects', async (t) => {
+  const { app, url } = await startKite(t)
+  const client = new KiteClient(url, { limits: { maxMessageBytes: 1000 }, reconnect: true, backoff: { initialMs: 20, maxMs: 50 } })
+  t.teardown(() => client.close())
+  await client.connect()
+  const dropped = once<string>(client, 'disconnect')
+  const back = once(client, 'reconnect')
+  const [conn] = app.kite.connections
+  void conn!.tell('anything', ['x'.repeat(5000)]).catch(() => {})
+  t.match(await dropped, /connection closed/)
+  await back
+  t.equal(await client.tell('square', 3), 9, 'reconnected')
+})
+
+t.test('callbacks inside a result are callable; results that cannot be encoded still get an answer', async (t) => {
+  const seen: unknown[] = []
+  const { url } = await startKite(t, {}, (app) => {
+    app.kite.handle('subscribe', () => ({ push: (x: unknown) => seen.push(x) })).disableAuthentication()
+    app.kite.handle('big', () => 10n).disableAuthentication()
+    app.kite.handle('bigAsync', async () => 10n).disableAuthentication()
+  })
+  const client = await connectClient(t, url)
+  const result = (await client.tell('subscribe')) as { push: (x: unknown) => void }
+  t.type(result.push, 'function')
+  result.push(42)
+  await new Promise((r) => setTimeout(r, 50))
+  t.same(seen, [42], 'the server received the call through the callback in its own result')
+  await t.rejects(client.tell('big'), { type: 'genericError', message: /cannot encode result/ })
+  await t.rejects(client.tell('bigAsync'), { type: 'genericError', message: /cannot encode result/ })
+})
+
+t.test('a peer that goes silent (no frames, no pongs) is dropped after the idle timeout', async (t) => {
+  const { WebSocketServer } = await import('ws')
+  const silent = new WebSocketServer({ host: '127.0.0.1', port: 0, autoPong: false })
+  t.teardown(() => {
+    for (const c of silent.clients) c.terminate()
+    silent.close()
+  })
+  await new Promise((r) => silent.once('listening', r))
+  const port = (silent.address() as { port: number }).port
+  const client = new KiteClient(`ws://127.0.0.1:${port}/kite`, { idleTimeout: 300, timeout: 0 })
+  t.teardown(() => client.close())
+  await client.connect()
+  const pending = client.tell('anything')
+  const reason = await once<string>(client, 'disconnect')
+  t.match(reason, /no data from the peer/)
+  await t.rejects(pending, { type: 'disconnect' }, 'a call with no timeout does not hang')
+})
+
+t.test('kite.heartbeat intervals are bounded both ways', async (t) => {
+  const { heartbeat, MAX_HEARTBEAT_SECONDS } = await import('../../lib/methods/builtins.js')
+  let set: number | null = null
+  const fakeReq = { args: [3e6, () => {}], connection: { setHeartbeat: (ms: number) => (set = ms) } } as never
+  heartbeat(fakeReq)
+  t.equal(set, MAX_HEARTBEAT_SECONDS * 1000, 'a huge interval is capped (Node would otherwise fire every millisecond)')
+  heartbeat({ args: [0.001, () => {}], connection: { setHeartbeat: (ms: number) => (set = ms) } } as never)
+  t.equal(set, 1000, 'a tiny one is raised to 1 s')
+})

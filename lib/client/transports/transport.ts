@@ -27,6 +27,8 @@ export interface ClientTransport {
 export interface TransportOptions {
   /** Most bytes accepted in one WebSocket message. */
   maxPayload: number
+  /** A WebSocket that brings nothing (no frame, no pong) for this long is taken as dead; 0 never. */
+  idleTimeoutMs: number
 }
 
 const HEX = '0123456789abcdef'

@@ -61,6 +61,7 @@ abstract class WebSocketTransport implements ClientTransport {
           return
         }
         this.isOpen = true
+        this.watch(ws)
         resolve()
       }
       const onAbort = (): void => ready(signal.reason as Error)
@@ -73,6 +74,28 @@ abstract class WebSocketTransport implements ClientTransport {
       })
       this.onDialStarted(ws, ready)
     })
+  }
+
+  /**
+   * Half-open TCP connections send nothing and fail nothing: every third of
+   * the idle timeout the peer is pinged, and a peer silent for the whole
+   * timeout (no frame, no pong; SockJS servers also send `h` frames) is lost.
+   */
+  private watch(ws: WebSocket): void {
+    const idle = this.options.idleTimeoutMs
+    if (!(idle > 0)) return
+    let lastSeen = Date.now()
+    const seen = (): void => {
+      lastSeen = Date.now()
+    }
+    ws.on('message', seen)
+    ws.on('pong', seen)
+    const timer = setInterval(() => {
+      if (Date.now() - lastSeen > idle) this.lost(`no data from the peer for ${Math.round(idle / 1000)} s`)
+      else if (ws.readyState === WebSocket.OPEN) ws.ping()
+    }, Math.max(Math.floor(idle / 3), 10))
+    timer.unref()
+    ws.once('close', () => clearInterval(timer))
   }
 
   /** Raw WebSocket is ready on `open`; SockJS waits for its `o` frame. */
