@@ -52,8 +52,21 @@ interface PendingCall {
   method: string
   resolve: (value: unknown) => void
   reject: (err: KiteError) => void
+  /** A precise timer, for short timeouts. */
   timer: NodeJS.Timeout | null
+  /** When a long timeout expires (ms since the epoch), checked by the sweep; 0 for none. */
+  deadline: number
+  timeout: number
 }
+
+/**
+ * Timeouts from this long up are checked by one sweep per connection every
+ * SWEEP_MS instead of a timer per call: a Node timer costs about as much as
+ * the rest of a call, and a default 15 s timeout does not need millisecond
+ * precision. Shorter timeouts keep their own timer.
+ */
+const SWEEP_FROM_MS = 2000
+const SWEEP_MS = 250
 
 type LocalCallback = (...args: unknown[]) => unknown
 
@@ -103,6 +116,7 @@ export class KiteConnection extends EventEmitter {
   private localKiteValue: KiteIdentity
   private authValue: KiteAuth | null
   private heartbeat: NodeJS.Timeout | null = null
+  private sweep: NodeJS.Timeout | null = null
   private abort: AbortController | null = null
 
   constructor(o: ConnectionOptions) {
@@ -228,7 +242,7 @@ export class KiteConnection extends EventEmitter {
     return new Promise((resolve, reject) => {
       const id = this.nextId++
       const timeout = options.timeout ?? this.defaultTimeout
-      const call: PendingCall = { method, resolve, reject, timer: null }
+      const call: PendingCall = { method, resolve, reject, timer: null, deadline: 0, timeout }
       let text: string
       try {
         text = this.encodeCall(method, id, args)
@@ -237,7 +251,10 @@ export class KiteConnection extends EventEmitter {
         return
       }
       this.pending.set(id, call)
-      if (timeout > 0) {
+      if (timeout >= SWEEP_FROM_MS) {
+        call.deadline = Date.now() + timeout
+        this.startSweep()
+      } else if (timeout > 0) {
         call.timer = setTimeout(() => {
           this.pending.delete(id)
           reject(kiteError('KITE_ERR_CALL_TIMEOUT', method, timeout))
@@ -248,6 +265,28 @@ export class KiteConnection extends EventEmitter {
         if (call.timer !== null) clearTimeout(call.timer)
       }, reject)
     })
+  }
+
+  private startSweep(): void {
+    if (this.sweep !== null) return
+    this.sweep = setInterval(() => {
+      const now = Date.now()
+      let waiting = false
+      for (const [id, call] of this.pending) {
+        if (call.deadline === 0) continue
+        if (call.deadline <= now) {
+          this.pending.delete(id)
+          call.reject(kiteError('KITE_ERR_CALL_TIMEOUT', call.method, call.timeout))
+        } else waiting = true
+      }
+      if (!waiting) this.stopSweep()
+    }, SWEEP_MS)
+    this.sweep.unref()
+  }
+
+  private stopSweep(): void {
+    if (this.sweep !== null) clearInterval(this.sweep)
+    this.sweep = null
   }
 
   private encodeCall(method: string, responseId: number, args: unknown[]): string {
@@ -370,6 +409,7 @@ export class KiteConnection extends EventEmitter {
     this.isClosed = true
     if (this.heartbeat !== null) clearInterval(this.heartbeat)
     this.heartbeat = null
+    this.stopSweep()
     const pending = [...this.pending.values()]
     this.pending.clear()
     this.callbacks.clear()

@@ -193,3 +193,17 @@ t.test('kite.heartbeat intervals are bounded both ways', async (t) => {
   heartbeat({ args: [0.001, () => {}], connection: { setHeartbeat: (ms: number) => (set = ms) } } as never)
   t.equal(set, 1000, 'a tiny one is raised to 1 s')
 })
+
+t.test('long timeouts (checked by the per-connection sweep) fire too, and only for the calls that are late', async (t) => {
+  const { url } = await startKite(t, {}, (app) => {
+    app.kite.handle('never', () => new Promise(() => {})).disableAuthentication()
+  })
+  const client = await connectClient(t, url)
+  const started = Date.now()
+  const late = client.tellWithTimeout('never', 2000)
+  const fine = client.tellWithTimeout('square', 2000, 5)
+  t.equal(await fine, 25)
+  await t.rejects(late, { type: 'timeout', message: 'No response to "never" method in 2000ms' })
+  const took = Date.now() - started
+  t.ok(took >= 2000 && took < 2600, `fired after ${took} ms`)
+})
