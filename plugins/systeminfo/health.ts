@@ -39,6 +39,11 @@ export class Readiness {
     this.phaseValue = 'draining'
   }
 
+  /** True when a readiness check is set. */
+  get hasCheck(): boolean {
+    return this.check !== null
+  }
+
   setCheck(fn: ReadyCheck | null): void {
     if (fn !== null && typeof fn !== 'function') throw new TypeError('setReadyCheck needs a function or null')
     this.check = fn

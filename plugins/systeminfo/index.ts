@@ -44,6 +44,10 @@ async function systemInfoPlugin(app: FastifyInstance, options: SystemInfoOptions
   addRoutes(app, { options: o, readiness, monitor, collect })
 
   app.addHook('onReady', async () => {
+    // With kontrol-register and no check of the user's own, ready means registered.
+    if (o.readyWhen === null && app.hasDecorator('kontrolRegister') && !readiness.hasCheck) {
+      readiness.setCheck(() => app.kontrolRegister.registered)
+    }
     monitor.start()
     readiness.markReady()
   })
