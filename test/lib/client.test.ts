@@ -207,3 +207,33 @@ t.test('long timeouts (checked by the per-connection sweep) fire too, and only f
   const took = Date.now() - started
   t.ok(took >= 2000 && took < 2600, `fired after ${took} ms`)
 })
+
+t.test('transport auto: SockJS WebSocket, falling back to XHR polling only when the upgrade is refused', async (t) => {
+  const http = await import('node:http')
+  const { app, url } = await startKite(t)
+  const target = new URL(url)
+  // A front that refuses WebSocket upgrades (as some proxies do) and forwards plain HTTP.
+  const front = http.createServer((req, res) => {
+    const upstream = http.request({ host: target.hostname, port: target.port, path: req.url, method: req.method, headers: req.headers }, (r) => {
+      res.writeHead(r.statusCode ?? 502, r.headers)
+      r.pipe(res)
+    })
+    req.pipe(upstream)
+  })
+  front.on('upgrade', (_req, socket) => socket.end('HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n'))
+  await new Promise<void>((r) => front.listen(0, '127.0.0.1', r))
+  t.teardown(() => {
+    front.closeAllConnections()
+    front.close()
+  })
+  const ok = await connectClient(t, url, { transport: 'auto' })
+  t.equal(await ok.tell('square', 2), 4)
+  t.equal([...app.kite.connections].at(-1)!.transport, 'sockjs-websocket', 'WebSocket when it works')
+  const port = (front.address() as { port: number }).port
+  const fallback = await connectClient(t, `http://127.0.0.1:${port}/kite`, { transport: 'auto' })
+  t.equal(await fallback.tell('square', 3), 9)
+  t.equal([...app.kite.connections].at(-1)!.transport, 'sockjs-xhr', 'XHR polling when the upgrade is refused')
+  const refused = new KiteClient('http://127.0.0.1:1/kite', { transport: 'auto', connectTimeout: 3000 })
+  const err = await refused.connect().catch((e: unknown) => e)
+  t.match(err, { code: 'KITE_ERR_CONNECT_FAILED' }, 'a refused connection is not a reason to fall back')
+})
