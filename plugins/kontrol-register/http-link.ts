@@ -1,9 +1,8 @@
-import { EventEmitter } from 'node:events'
 import type { Logger } from 'pino'
-import { Backoff, type BackoffOptions } from '../../lib/client/backoff.js'
+import type { BackoffOptions } from '../../lib/client/backoff.js'
 import type { KiteIdentity } from '../../lib/protocol/kite.js'
 import type { RegisterResult } from '../../lib/protocol/kontrol.js'
-import type { LinkEvents } from './link.js'
+import { LinkBase } from './link-base.js'
 
 export interface HttpLinkOptions {
   urls: string[]
@@ -24,41 +23,20 @@ export function httpBase(kontrolURL: string): string {
  * /heartbeat?id=` every `heartbeatInterval` seconds; `registeragain` (Kontrol
  * restarted or forgot us) registers again.
  */
-export class HttpKontrolLink extends EventEmitter<LinkEvents> {
-  private closed = false
-  private timer: NodeJS.Timeout | null = null
-  private attempt = 0
-  private readonly backoff: Backoff
-  private kiteKey: string
-
+export class HttpKontrolLink extends LinkBase {
   constructor(
     private readonly o: HttpLinkOptions,
-    private readonly registerURL: () => string,
+    registerURL: () => string,
   ) {
-    super()
-    this.backoff = new Backoff({ initialMs: 500, maxMs: 30000, ...o.backoff })
-    this.kiteKey = o.kiteKey
-  }
-
-  setKiteKey(key: string): void {
-    this.kiteKey = key
+    super(o, registerURL)
   }
 
   start(): void {
     void this.register()
   }
 
-  private schedule(ms: number, fn: () => Promise<void>): void {
-    if (this.closed) return
-    this.timer = setTimeout(() => {
-      this.timer = null
-      void fn()
-    }, ms)
-    this.timer.unref()
-  }
-
   private async register(): Promise<void> {
-    const base = httpBase(this.o.urls[this.attempt++ % this.o.urls.length]!)
+    const base = httpBase(this.nextURL())
     try {
       const res = await fetch(`${base}/register`, {
         method: 'POST',
@@ -94,10 +72,5 @@ export class HttpKontrolLink extends EventEmitter<LinkEvents> {
       this.o.log.warn({ err: (err as Error).message }, 'kontrol-register: heartbeat failed')
     }
     this.schedule(intervalMs, () => this.beat(base, intervalMs))
-  }
-
-  async close(): Promise<void> {
-    this.closed = true
-    if (this.timer !== null) clearTimeout(this.timer)
   }
 }

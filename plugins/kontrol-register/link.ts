@@ -1,6 +1,6 @@
-import { EventEmitter } from 'node:events'
 import type { Logger } from 'pino'
-import { Backoff, type BackoffOptions } from '../../lib/client/backoff.js'
+import type { BackoffOptions } from '../../lib/client/backoff.js'
+import { LinkBase } from './link-base.js'
 import { KiteClient } from '../../lib/client/client.js'
 import type { TransportName } from '../../lib/client/transports/transport.js'
 import type { KiteIdentity } from '../../lib/protocol/kite.js'
@@ -17,38 +17,24 @@ export interface LinkOptions {
   log: Logger
 }
 
-/** Events: `registered` (result), `lost` (reason). */
-export interface LinkEvents {
-  registered: [result: RegisterResult]
-  lost: [reason: string]
-}
-
 /**
  * The kite's WebSocket link to Kontrol: dials (rotating through the URLs
  * with jittered backoff, for ever), registers on every connect, and answers
  * Kontrol's `kite.heartbeat` through its KiteClient. Closing the link closes
  * the connection, which deregisters the kite at once.
  */
-export class KontrolLink extends EventEmitter<LinkEvents> {
+export class KontrolLink extends LinkBase {
   client: KiteClient | null = null
-  private closed = false
-  private attempt = 0
-  private timer: NodeJS.Timeout | null = null
-  private readonly backoff: Backoff
-  private kiteKey: string
 
   constructor(
     private readonly o: LinkOptions,
-    private readonly registerURL: () => string,
+    registerURL: () => string,
   ) {
-    super()
-    this.backoff = new Backoff({ initialMs: 500, maxMs: 30000, ...o.backoff })
-    this.kiteKey = o.kiteKey
+    super(o, registerURL)
   }
 
-  /** Replaces the kite.key sent to Kontrol (after Kontrol re-issued it). */
-  setKiteKey(key: string): void {
-    this.kiteKey = key
+  override setKiteKey(key: string): void {
+    super.setKiteKey(key)
     if (this.client !== null) this.client.auth = { type: 'kiteKey', key }
   }
 
@@ -58,7 +44,7 @@ export class KontrolLink extends EventEmitter<LinkEvents> {
 
   private async dial(): Promise<void> {
     if (this.closed) return
-    const url = this.o.urls[this.attempt++ % this.o.urls.length]!
+    const url = this.nextURL()
     const client = new KiteClient(url, {
       transport: this.o.transport,
       auth: { type: 'kiteKey', key: this.kiteKey },
@@ -92,18 +78,11 @@ export class KontrolLink extends EventEmitter<LinkEvents> {
   }
 
   private retry(): void {
-    if (this.closed) return
-    if (this.timer !== null) clearTimeout(this.timer)
-    this.timer = setTimeout(() => {
-      this.timer = null
-      void this.dial()
-    }, this.backoff.next())
-    this.timer.unref()
+    this.schedule(this.backoff.next(), () => this.dial())
   }
 
-  async close(): Promise<void> {
-    this.closed = true
-    if (this.timer !== null) clearTimeout(this.timer)
+  override async close(): Promise<void> {
+    await super.close()
     await this.client?.close()
   }
 }

@@ -1,0 +1,57 @@
+import { EventEmitter } from 'node:events'
+import { Backoff, type BackoffOptions } from '../../lib/client/backoff.js'
+import type { RegisterResult } from '../../lib/protocol/kontrol.js'
+
+/** Events: `registered` (result), `lost` (reason). */
+export interface LinkEvents {
+  registered: [result: RegisterResult]
+  lost: [reason: string]
+}
+
+/** What every link to Kontrol keeps: the URLs it rotates through, its kite.key, its backoff and one timer. */
+export abstract class LinkBase extends EventEmitter<LinkEvents> {
+  protected closed = false
+  protected timer: NodeJS.Timeout | null = null
+  protected readonly backoff: Backoff
+  protected kiteKey: string
+  private attempt = 0
+
+  constructor(
+    protected readonly base: { urls: string[]; kiteKey: string; backoff?: BackoffOptions },
+    protected readonly registerURL: () => string,
+  ) {
+    super()
+    this.backoff = new Backoff({ initialMs: 500, maxMs: 30000, ...base.backoff })
+    this.kiteKey = base.kiteKey
+  }
+
+  /** Starts registering (when the server listens). */
+  abstract start(): void
+
+  /** Replaces the kite.key sent to Kontrol (after Kontrol re-issued it). */
+  setKiteKey(key: string): void {
+    this.kiteKey = key
+  }
+
+  /** The next Kontrol URL to try, in turn. */
+  protected nextURL(): string {
+    return this.base.urls[this.attempt++ % this.base.urls.length]!
+  }
+
+  /** Runs `fn` after `ms` (replacing what was scheduled), unless closed. */
+  protected schedule(ms: number, fn: () => Promise<void>): void {
+    if (this.closed) return
+    if (this.timer !== null) clearTimeout(this.timer)
+    this.timer = setTimeout(() => {
+      this.timer = null
+      void fn()
+    }, ms)
+    this.timer.unref()
+  }
+
+  async close(): Promise<void> {
+    this.closed = true
+    if (this.timer !== null) clearTimeout(this.timer)
+    this.timer = null
+  }
+}
