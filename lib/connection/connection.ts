@@ -327,24 +327,29 @@ export class KiteConnection extends EventEmitter {
   /** Answers a call through the caller's response callback, always in the one-object form. */
   respond(responseId: number, error: unknown, result: unknown, requestId = ''): void {
     if (this.isClosed) return
-    if (error !== null && error !== undefined) {
-      this.write(`{"method":${responseId},"arguments":[{"error":${JSON.stringify(toWire(error, requestId))},"result":null}],"callbacks":{}}`)
-      return
-    }
-    if (result === undefined || result === null || typeof result !== 'object') {
-      // The common case: a plain value, nothing to scrub.
-      let encoded: string | undefined
-      try {
-        encoded = result === undefined ? 'null' : JSON.stringify(result)
-      } catch (err) {
-        // A BigInt, say: the caller still gets an answer.
-        this.respond(responseId, kiteError('KITE_ERR_HANDLER_FAILED', `cannot encode result: ${(err as Error).message}`), null, requestId)
+    if (error === null || error === undefined) {
+      const encoded = this.encodeResult(responseId, result)
+      if (typeof encoded === 'string') {
+        this.write(encoded)
         return
       }
-      this.write(`{"method":${responseId},"arguments":[{"error":null,"result":${encoded ?? 'null'}}],"callbacks":{}}`)
-      return
+      error = encoded
     }
-    this.invokeRemote(responseId, [{ error: null, result }])
+    this.write(`{"method":${responseId},"arguments":[{"error":${JSON.stringify(toWire(error, requestId))},"result":null}],"callbacks":{}}`)
+  }
+
+  /** The success answer, or the error to send instead when the result cannot be encoded (a BigInt, a cycle). */
+  private encodeResult(responseId: number, result: unknown): string | KiteError {
+    try {
+      // The common case, a plain value, has nothing to scrub.
+      if (result === undefined || result === null || typeof result !== 'object') {
+        return `{"method":${responseId},"arguments":[{"error":null,"result":${JSON.stringify(result) ?? 'null'}}],"callbacks":{}}`
+      }
+      return this.encodeInvocation(responseId, [{ error: null, result }])
+    } catch (err) {
+      this.log.warn({ err: (err as Error).message }, 'cannot encode a result')
+      return kiteError('KITE_ERR_HANDLER_FAILED', `cannot encode result: ${(err as Error).message}`)
+    }
   }
 
   /** Calls a callback the peer sent us. Returns false when it could not be sent. */
@@ -352,23 +357,21 @@ export class KiteConnection extends EventEmitter {
     if (this.isClosed) return false
     let text: string
     try {
-      const found: FoundFunction[] = []
-      if (!allPrimitive(args)) findFunctions(args, [], found)
-      if (found.length === 0) {
-        text = `{"method":${id},"arguments":${JSON.stringify(args)},"callbacks":{}}`
-      } else {
-        const callbacks: Record<string, unknown[]> = {}
-        text = this.withCallbacks(found, callbacks, (f) => f.path, () => `{"method":${id},"arguments":${JSON.stringify(args, functionPlaceholder)},"callbacks":${JSON.stringify(callbacks)}}`)
-      }
+      text = this.encodeInvocation(id, args)
     } catch (err) {
-      this.log.warn({ err, callbackId: id }, 'cannot encode callback arguments')
-      if (args.length === 1 && args[0] !== null && typeof args[0] === 'object' && 'result' in (args[0] as object)) {
-        // A result that cannot be encoded still gets an answer.
-        this.write(`{"method":${id},"arguments":[{"error":${JSON.stringify(toWire(kiteError('KITE_ERR_HANDLER_FAILED', `cannot encode result: ${(err as Error).message}`)))},"result":null}],"callbacks":{}}`)
-      }
+      this.log.warn({ err: (err as Error).message, callbackId: id }, 'cannot encode callback arguments')
       return false
     }
     return this.write(text)
+  }
+
+  /** A call of the peer's callback `id`; functions among `args` become our callbacks. Throws when `args` cannot be encoded. */
+  private encodeInvocation(id: number, args: unknown[]): string {
+    const found: FoundFunction[] = []
+    if (!allPrimitive(args)) findFunctions(args, [], found)
+    if (found.length === 0) return `{"method":${id},"arguments":${JSON.stringify(args)},"callbacks":{}}`
+    const callbacks: Record<string, unknown[]> = {}
+    return this.withCallbacks(found, callbacks, (f) => f.path, () => `{"method":${id},"arguments":${JSON.stringify(args, functionPlaceholder)},"callbacks":${JSON.stringify(callbacks)}}`)
   }
 
   private write(text: string, onFail: () => void = noop, reject?: (err: KiteError) => void): boolean {

@@ -171,8 +171,3 @@ export function parseMessage(text: string, limits: DnodeLimits): DnodeMessage {
   else if (!Array.isArray(args)) throw new ProtocolError('arguments must be an array', 1007)
   return { method, arguments: args as unknown[], callbacks: checkCallbacks(msg.callbacks, limits) }
 }
-
-/** Serialises an outgoing message (already scrubbed). */
-export function stringifyMessage(msg: DnodeMessage): string {
-  return JSON.stringify(msg)
-}

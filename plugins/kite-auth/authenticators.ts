@@ -75,23 +75,24 @@ export class KiteAuthenticators {
     if (key.length > MAX_CREDENTIAL_LENGTH) fail('key is too large')
     const last = ctx.connection === null ? undefined : this.lastPassed.get(ctx.connection)
     if (last !== undefined && last.key === key && last.kind === kind && last.version === this.s.trusted.version && last.until > this.s.clock()) return last.result
-    const result = this.lookup(kind, key, verify)
-    const entry = this.cache.get(kind + key, this.s.trusted.version)
-    if (entry !== undefined && ctx.connection !== null) this.lastPassed.set(ctx.connection, { kind, key, result, until: entry.until, version: this.s.trusted.version })
+    const { username, until } = this.lookup(kind, key, verify)
+    const result = { username }
+    if (ctx.connection !== null) this.lastPassed.set(ctx.connection, { kind, key, result, until, version: this.s.trusted.version })
     return result
   }
 
-  private lookup(kind: string, key: string, verify: (key: string) => { username: string; until: number }): AuthResult {
+  /** The cached outcome of verifying `key`, verifying it on a miss; throws the (cached) failure. */
+  private lookup(kind: string, key: string, verify: (key: string) => { username: string; until: number }): { username: string; until: number } {
     const cacheKey = kind + key
     const hit = this.cache.get(cacheKey, this.s.trusted.version)
     if (hit !== undefined) {
       if (hit.error !== null) fail(hit.error)
-      return { username: hit.username! }
+      return { username: hit.username!, until: hit.until }
     }
     try {
-      const { username, until } = verify(key)
-      this.cache.set(cacheKey, { username, error: null, until })
-      return { username }
+      const verified = verify(key)
+      this.cache.set(cacheKey, { username: verified.username, error: null, until: verified.until })
+      return verified
     } catch (err) {
       const message = err instanceof AuthFailure ? err.message : 'token cannot be verified'
       this.cache.set(cacheKey, { username: null, error: message, until: this.s.clock() + this.s.failureTTLMs })

@@ -17,6 +17,9 @@ function generatePair(): { public: string; private: string } {
   return { public: publicKey.trim(), private: privateKey.trim() }
 }
 
+/** How often a live key pair is re-read from storage (another Kontrol may retire it). */
+const RECHECK_MS = 10_000
+
 /**
  * Kontrol's RS256 key pairs. The current pair signs new kite.keys and
  * tokens; retired pairs stay readable so that their kite.keys can be
@@ -24,6 +27,10 @@ function generatePair(): { public: string; private: string } {
  */
 export class KontrolKeys {
   private byId = new Map<string, KeyPairRecord>()
+  /** When each live pair was last read from storage. */
+  private checkedAt = new Map<string, number>()
+  /** Key-material fingerprint → pair id, computed once per pair. */
+  private idByFingerprint = new Map<string, string>()
 
   private constructor(
     private readonly storage: KontrolStorage,
@@ -54,8 +61,13 @@ export class KontrolKeys {
       }
     }
     const keys = new KontrolKeys(storage, current, log)
-    for (const k of await storage.listKeyPairs()) keys.byId.set(k.id, k)
+    for (const k of await storage.listKeyPairs()) keys.remember(k)
     return keys
+  }
+
+  private remember(pair: KeyPairRecord): void {
+    if (!this.byId.has(pair.id)) this.idByFingerprint.set(keyFingerprint(pair.public), pair.id)
+    this.byId.set(pair.id, pair)
   }
 
   /** Every pair known (retired ones too), for trust. */
@@ -66,9 +78,13 @@ export class KontrolKeys {
   /** The pair with this id; reads storage for pairs another Kontrol added. */
   async get(id: string): Promise<KeyPairRecord | null> {
     const known = this.byId.get(id)
-    if (known !== undefined && known.deletedAt !== null) return known
+    // A retired pair stays retired; a live one is re-read now and then, in case another Kontrol retired it.
+    if (known !== undefined && (known.deletedAt !== null || Date.now() - (this.checkedAt.get(id) ?? 0) < RECHECK_MS)) return known
     const stored = await this.storage.getKeyPair(id)
-    if (stored !== null) this.byId.set(id, stored)
+    if (stored !== null) {
+      this.remember(stored)
+      this.checkedAt.set(id, Date.now())
+    }
     return stored ?? known ?? null
   }
 
@@ -80,9 +96,10 @@ export class KontrolKeys {
     } catch {
       return null
     }
-    for (const k of this.byId.values()) if (keyFingerprint(k.public) === fingerprint) return (await this.get(k.id)) ?? k
+    const known = this.idByFingerprint.get(fingerprint)
+    if (known !== undefined) return (await this.get(known)) ?? this.byId.get(known)!
     const stored = await this.storage.getKeyPairByPublic(pem.trim())
-    if (stored !== null) this.byId.set(stored.id, stored)
+    if (stored !== null) this.remember(stored)
     return stored
   }
 
@@ -90,11 +107,11 @@ export class KontrolKeys {
   async retire(id: string): Promise<void> {
     await this.storage.retireKeyPair(id)
     const k = await this.storage.getKeyPair(id)
-    if (k !== null) this.byId.set(id, k)
+    if (k !== null) this.remember(k)
     if (id === this.current.id) {
       const next: KeyPairRecord = { id: randomUUID(), ...generatePair(), deletedAt: null }
       await this.storage.addKeyPair(next)
-      this.byId.set(next.id, next)
+      this.remember(next)
       this.current = next
       this.log.info({ retired: id, keyId: next.id }, 'kontrol: key pair rotated')
     }

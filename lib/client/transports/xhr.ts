@@ -70,24 +70,23 @@ export class XhrPollingTransport implements ClientTransport {
     if (!this.sending) void this.sendLoop()
   }
 
+  /** Sends what waits, one request at a time (so messages keep their order), until nothing waits. */
   private async sendLoop(): Promise<void> {
     this.sending = true
-    while (this.outbox.length > 0 && !this.closed) {
-      const batch = this.outbox
-      this.outbox = []
-      try {
+    try {
+      while (this.outbox.length > 0 && !this.closed) {
+        const batch = this.outbox
+        this.outbox = []
         const res = await this.post('xhr_send', JSON.stringify(batch), this.stop.signal)
         await res.arrayBuffer()
         if (res.status === 404) return this.lost('session is gone')
         if (res.status !== 200 && res.status !== 204) return this.lost(`send answered with status ${res.status}`)
-      } catch (err) {
-        if (!this.closed) this.lost(`send failed: ${(err as Error).message}`)
-        return
-      } finally {
-        this.sending = this.outbox.length > 0 && !this.closed
       }
+    } catch (err) {
+      this.lost(`send failed: ${(err as Error).message}`)
+    } finally {
+      this.sending = false
     }
-    this.sending = false
   }
 
   private lost(reason: string): void {

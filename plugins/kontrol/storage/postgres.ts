@@ -1,6 +1,7 @@
 import pg from 'pg'
 import { kiteFromWire, type KiteField, type KiteIdentity } from '../../../lib/protocol/kite.js'
 import { KiteListeners, queryFields } from './memory.js'
+import { toKeyPair, toRecord, type KeyPairRow, type KiteRow } from './rows.js'
 import type { ExactQuery, KeyPairRecord, KiteEvent, KiteRecord, KontrolStorage } from './storage.js'
 
 export interface PostgresStorageOptions {
@@ -60,45 +61,14 @@ const MIGRATIONS: ((s: string) => string)[] = [
 
 /** Milliseconds since the epoch of a timestamptz column, as a float8 (which pg parses to a number). */
 const ms = (column: string): string => `floor(extract(epoch FROM ${column}) * 1000)::float8`
-const KITE_SELECT = `username, environment, kitename, version, region, hostname, id, url, key_id, ${ms('updated_at')} AS updated_ms`
-const KEY_SELECT = `id, public, private, ${ms('deleted_at')} AS deleted_ms`
+const KITE_SELECT = `username, environment, kitename AS name, version, region, hostname, id, url, key_id, ${ms('updated_at')} AS updated_at`
+const KEY_SELECT = `id, public, private, ${ms('deleted_at')} AS deleted_at`
 /** The NOTIFY payload for a kite row `r`: {action, kite, url}. */
 const eventJson = (action: KiteEvent['action'], r: string): string =>
   `json_build_object('action', '${action}', 'kite', json_build_object('username', ${r}.username, 'environment', ${r}.environment,
     'name', ${r}.kitename, 'version', ${r}.version, 'region', ${r}.region, 'hostname', ${r}.hostname, 'id', ${r}.id),
     'url', ${r}.url)::text`
 
-interface KiteRow {
-  username: string
-  environment: string
-  kitename: string
-  version: string
-  region: string
-  hostname: string
-  id: string
-  url: string
-  key_id: string
-  updated_ms: number
-}
-
-interface KeyRow {
-  id: string
-  public: string
-  private: string
-  deleted_ms: number | null
-}
-
-function toRecord(r: KiteRow): KiteRecord {
-  const kite: KiteIdentity = {
-    username: r.username, environment: r.environment, name: r.kitename, version: r.version,
-    region: r.region, hostname: r.hostname, id: r.id,
-  }
-  return { kite, url: r.url, keyId: r.key_id, updatedAt: r.updated_ms }
-}
-
-function toKeyPair(r: KeyRow): KeyPairRecord {
-  return { id: r.id, public: r.public, private: r.private, deletedAt: r.deleted_ms }
-}
 
 function parseEvent(payload: string): KiteEvent | null {
   let v: { action?: unknown; kite?: unknown; url?: unknown }
@@ -250,17 +220,17 @@ export class PostgresStorage implements KontrolStorage {
   }
 
   async getKeyPair(id: string): Promise<KeyPairRecord | null> {
-    const { rows } = await this.pool.query<KeyRow>(this.sql.getKeyPair, [id])
+    const { rows } = await this.pool.query<KeyPairRow>(this.sql.getKeyPair, [id])
     return rows.length === 0 ? null : toKeyPair(rows[0]!)
   }
 
   async getKeyPairByPublic(pem: string): Promise<KeyPairRecord | null> {
-    const { rows } = await this.pool.query<KeyRow>(this.sql.getKeyPairByPublic, [pem.trim()])
+    const { rows } = await this.pool.query<KeyPairRow>(this.sql.getKeyPairByPublic, [pem.trim()])
     return rows.length === 0 ? null : toKeyPair(rows[0]!)
   }
 
   async listKeyPairs(): Promise<KeyPairRecord[]> {
-    const { rows } = await this.pool.query<KeyRow>(this.sql.listKeyPairs)
+    const { rows } = await this.pool.query<KeyPairRow>(this.sql.listKeyPairs)
     return rows.map(toKeyPair)
   }
 

@@ -3,6 +3,7 @@ import { mkdirSync } from 'node:fs'
 import { dirname } from 'node:path'
 import type { KiteField, KiteIdentity } from '../../../lib/protocol/kite.js'
 import { KiteListeners, queryFields } from './memory.js'
+import { toKeyPair, toRecord, type KeyPairRow, type KiteRow } from './rows.js'
 import type { ExactQuery, KeyPairRecord, KiteEvent, KiteRecord, KontrolStorage } from './storage.js'
 
 /** Whitespace trimmed from public keys before comparing them (JS `trim()` of a PEM). */
@@ -37,37 +38,6 @@ const MIGRATIONS = [
 /** Column of each kite field (the same names here). */
 const KITE_COLUMNS = 'username, environment, name, version, region, hostname, id, url, key_id, updated_at'
 
-interface KiteRow {
-  username: string
-  environment: string
-  name: string
-  version: string
-  region: string
-  hostname: string
-  id: string
-  url: string
-  key_id: string
-  updated_at: number
-}
-
-interface KeyPairRow {
-  id: string
-  public: string
-  private: string
-  deleted_at: number | null
-}
-
-function toRecord(r: KiteRow): KiteRecord {
-  const kite: KiteIdentity = {
-    username: r.username, environment: r.environment, name: r.name, version: r.version,
-    region: r.region, hostname: r.hostname, id: r.id,
-  }
-  return { kite, url: r.url, keyId: r.key_id, updatedAt: r.updated_at }
-}
-
-function toKeyPair(r: KeyPairRow): KeyPairRecord {
-  return { id: r.id, public: r.public, private: r.private, deletedAt: r.deleted_at }
-}
 
 /**
  * Kites and key pairs in one SQLite file (or ':memory:'), for a single
