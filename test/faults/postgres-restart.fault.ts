@@ -42,10 +42,11 @@ t.test('PostgreSQL restarting under a running Kontrol', { skip: allowed ? false 
   await new Promise((r) => setTimeout(r, 1500))
   t.equal(await finder.tell('kite.ping'), 'pong', 'Kontrol is alive and answering')
   pgctl('start')
-  await eventually(async () => (await find('before').catch(() => [])).length === 1, 20000)
+  // While PostgreSQL starts up, connecting can wait for the pool's 10 s connect timeout; allow a few.
+  await eventually(async () => (await find('before').catch(() => [])).length === 1, 60000)
   t.pass('the kite registered before the outage is still there')
   await during
-  await eventually(async () => (await find('during').catch(() => [])).length === 1, 20000)
+  await eventually(async () => (await find('during').catch(() => [])).length === 1, 60000)
   t.pass('the kite that tried to register during the outage registered once the database was back')
   t.ok(before.app.kontrolRegister.registered)
 })
