@@ -81,7 +81,12 @@ export class Registry {
     }
     conn.once('close', () => void this.disconnected(kite.id, conn))
     const ping = (): void => {
-      this.heard(kite.id, conn)
+      if (this.heard(kite.id, conn) || conn.closed || this.live.has(kite.id)) return
+      // Forgotten while silent (a stalled event loop, a slow network), yet it pings again over
+      // the same connection: it is alive, so it is registered again (as Go Kontrol's updater does).
+      this.live.set(kite.id, { kite, url, keyId, conn, lastSeen: this.s.clock() })
+      this.seen.add(kite.id)
+      this.s.log.info({ kite: kite.id }, 'kontrol: a kite thought gone pinged again; registered again')
     }
     conn.tell('kite.heartbeat', [this.s.heartbeatSeconds, ping], { timeout: 4000 }).catch((err: Error) => {
       this.s.log.warn({ kite: kite.id, err: err.message }, 'kontrol: kite.heartbeat request failed')

@@ -242,3 +242,18 @@ t.test('readiness follows registration when systeminfo and kontrol-register are 
   t.equal(ready.status, 503, 'not ready while Kontrol cannot be reached')
   t.match(await ready.json(), { status: 'not-ready' })
 })
+
+t.test('a kite forgotten during a stall of Kontrol, that pings again, is registered again', async (t) => {
+  const k = await startKontrol(t)
+  const kite = await startRegisteredKite(t, k.url, k.kiteKey('alice'), { name: 'stalled' })
+  const finder = await kontrolClient(t, k.url, k.kiteKey('bob'))
+  t.equal((await find(finder, { username: 'alice', name: 'stalled' })).length, 1)
+  // Freeze the event loop for longer than interval + grace (2 s): Kontrol sees no ping meanwhile.
+  const until = Date.now() + 3000
+  while (Date.now() < until) {
+    // busy
+  }
+  const ms = await eventually(async () => (await find(finder, { username: 'alice', name: 'stalled' })).length === 1 && k.app.kontrol.registry.size === 1, 5000)
+  t.ok(ms < 5000, `back after ${ms} ms, over the same connection`)
+  t.ok(kite.app.kontrolRegister.registered)
+})

@@ -118,6 +118,8 @@ export class PostgresStorage implements KontrolStorage {
       connectionString: options.connectionString,
       max: options.poolSize ?? 10,
       connectionTimeoutMillis: 10_000,
+      // No query may wait for ever (a connection lost mid-query while PostgreSQL restarts).
+      query_timeout: 15_000,
       keepAlive: true,
     })
     // An idle client losing its connection (PostgreSQL restarting) must not crash the process.
