@@ -12,7 +12,7 @@ export interface Vector {
 }
 
 export function loadVectors(): Vector[] {
-  const file = fileURLToPath(new URL('../../../shared/frames/vectors.json', import.meta.url))
+  const file = fileURLToPath(new URL('../fixtures/frames/vectors.json', import.meta.url))
   return JSON.parse(readFileSync(file, 'utf8')) as Vector[]
 }
 

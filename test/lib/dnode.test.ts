@@ -131,7 +131,7 @@ t.test('responses: the one-object form and J two-argument form are both read', a
 })
 
 t.test('every kite message in the recorded frames decodes', async (t) => {
-  const file = fileURLToPath(new URL('../../../shared/frames/vectors.json', import.meta.url))
+  const file = fileURLToPath(new URL('../fixtures/frames/vectors.json', import.meta.url))
   const vectors = JSON.parse(readFileSync(file, 'utf8')) as Array<{ capture: string; frame: string; transport: string; from: string; messages: unknown[] }>
   let count = 0
   for (const v of vectors) {
