@@ -38,6 +38,7 @@ export const KiteErrorCodes = {
   KITE_ERR_CONNECT_FAILED: { type: 'sendError', message: 'cannot connect to %s: %s' },
   KITE_ERR_DISCONNECTED: { type: 'disconnect', message: 'Remote kite has disconnected' },
   KITE_ERR_RESPONSE_INVALID: { type: 'invalidResponse', message: 'Server has sent invalid response arguments' },
+  KITE_ERR_CALLBACK_LIMIT: { type: 'sendError', message: 'too many callbacks held for the peer (limit %s, option maxCallbacksHeld); they are freed when the connection closes' },
   KITE_ERR_KITEKEY_MISSING: { type: 'genericError', message: 'no kite.key at %s' },
   KITE_ERR_KITEKEY_UNREADABLE: { type: 'genericError', message: 'cannot read kite.key at %s: %s' },
   KITE_ERR_KITEKEY_MALFORMED: { type: 'genericError', message: 'malformed kite.key: %s' },

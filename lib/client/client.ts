@@ -10,6 +10,7 @@ import type { KiteHandler, KiteMethod } from '../methods/method.js'
 import type { KiteAuth } from '../protocol/envelope.js'
 import { localKite, type KiteIdentity, type LocalKiteOptions } from '../protocol/kite.js'
 import { Backoff, type BackoffOptions } from './backoff.js'
+import { resolveBackpressure, type BackpressureOptions } from '../connection/backpressure.js'
 import { RawWebSocketTransport, SockjsWebSocketTransport } from './transports/websocket.js'
 import { XhrPollingTransport } from './transports/xhr.js'
 import type { ClientTransport, TransportEvents, TransportName } from './transports/transport.js'
@@ -41,6 +42,12 @@ export interface KiteClientOptions {
   limits?: Partial<DnodeLimits>
   /** A pino logger; default: silent. */
   logger?: Logger
+  /** Unsent bytes above which reading from the server pauses until they drain. Default 4 MiB. */
+  maxBufferedBytes?: number
+  /** How long unsent bytes may stay above `maxBufferedBytes` before the connection is dropped, in ms. Default 10000. */
+  backpressureGraceMs?: number
+  /** Most functions this client may have handed the server (callbacks it can still call). Default 100000. */
+  maxCallbacksHeld?: number
 }
 
 /** Events of a KiteClient. */
@@ -83,6 +90,7 @@ export class KiteClient extends EventEmitter<KiteClientEvents> {
   readonly methods: MethodTable
   private readonly options: KiteClientOptions
   private readonly limits: Readonly<DnodeLimits>
+  private readonly backpressure: BackpressureOptions
   private readonly log: Logger
   private readonly backoff: Backoff
   private authValue: KiteAuth | null
@@ -101,6 +109,8 @@ export class KiteClient extends EventEmitter<KiteClientEvents> {
     if (!['sockjs', 'websocket', 'xhr-polling', 'auto'].includes(this.transportName)) throw new TypeError(`unknown transport ${String(options.transport)}`)
     this.options = options
     this.limits = resolveLimits(options.limits)
+    if (options.maxCallbacksHeld !== undefined && (!Number.isInteger(options.maxCallbacksHeld) || options.maxCallbacksHeld < 1)) throw new TypeError('KiteClient option maxCallbacksHeld must be a positive integer')
+    this.backpressure = resolveBackpressure('KiteClient', { maxBufferedBytes: options.maxBufferedBytes, graceMs: options.backpressureGraceMs })
     this.log = (options.logger ?? pino({ level: 'silent' })).child({ kiteClient: this.url.href })
     this.backoff = new Backoff(options.backoff)
     this.authValue = options.auth === undefined || options.auth === null ? null : { type: options.auth.type, key: options.auth.key ?? '' }
@@ -145,9 +155,9 @@ export class KiteClient extends EventEmitter<KiteClientEvents> {
   }
 
   private makeTransport(kind: Exclude<TransportName, 'auto'>, events: TransportEvents): ClientTransport {
-    const opts = { maxPayload: this.limits.maxMessageBytes * 2 + 1024, idleTimeoutMs: this.options.idleTimeout ?? 60000 }
+    const opts = { maxPayload: this.limits.maxMessageBytes * 2 + 1024, idleTimeoutMs: this.options.idleTimeout ?? 60000, backpressure: this.backpressure }
     if (kind === 'websocket') return new RawWebSocketTransport(this.url, events, opts)
-    if (kind === 'xhr-polling') return new XhrPollingTransport(this.url, events)
+    if (kind === 'xhr-polling') return new XhrPollingTransport(this.url, events, this.backpressure)
     return new SockjsWebSocketTransport(this.url, events, opts)
   }
 
@@ -225,6 +235,7 @@ export class KiteClient extends EventEmitter<KiteClientEvents> {
       defaultTimeout: this.options.timeout ?? 15000,
       transport: this.transportName,
       remoteAddress: this.url.host,
+      maxCallbacksHeld: this.options.maxCallbacksHeld,
     })
     conn.on('tokenExpired', (err: KiteError) => this.emit('tokenExpired', err))
     // The connection may also end from this side (a message breaking the limits): that is a loss too.

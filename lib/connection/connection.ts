@@ -6,6 +6,7 @@ import type { DnodeLimits } from '../dnode/limits.js'
 import { findFunctions, functionPlaceholder, installAt, isResponseCallbackPath, type FoundFunction } from '../dnode/scrub.js'
 import { parseResponse, type KiteAuth } from '../protocol/envelope.js'
 import type { KiteIdentity } from '../protocol/kite.js'
+import type { RemoteWarnings } from './remote-warnings.js'
 
 /** What a transport gives a connection: a way to send one dnode message and to close. */
 export interface ConnectionSink {
@@ -46,6 +47,10 @@ export interface ConnectionOptions {
   remoteAddress?: string
   /** Name of the transport, for logs and `KiteRequest.connection.transport`. */
   transport: string
+  /** Most functions this side may have handed the peer at once (default MAX_LOCAL_CALLBACKS). */
+  maxCallbacksHeld?: number
+  /** Rate limit for warnings caused by what the peer sends; without it every such warning is logged. */
+  warnings?: RemoteWarnings
 }
 
 interface PendingCall {
@@ -104,10 +109,22 @@ export class KiteConnection extends EventEmitter {
   remoteKite: KiteIdentity | null = null
   /** Calls from the peer currently being handled (for the concurrency limit). */
   inFlight = 0
+  /** True once a call from the peer passed an authenticator. */
+  authenticated = false
+  /** Calls from the peer answered without an error (the idle sweep watches it change). */
+  successCount = 0
+  /** Failed authentications in the current window, and when that window began. */
+  authFailures = 0
+  authWindowStart = 0
+  /** How the connection ended (close code and reason), once it has. */
+  closeCode: number | null = null
+  closeReason = ''
   private readonly sink: ConnectionSink
   private readonly handler: CallHandler
   private readonly limits: DnodeLimits
   private readonly defaultTimeout: number
+  private readonly maxCallbacksHeld: number
+  private readonly warnings: RemoteWarnings | null
   private readonly pending = new Map<number, PendingCall>()
   private readonly callbacks = new Map<number, LocalCallback>()
   private nextId = 0
@@ -128,6 +145,8 @@ export class KiteConnection extends EventEmitter {
     this.transport = o.transport
     this.remoteAddress = o.remoteAddress ?? ''
     this.defaultTimeout = o.defaultTimeout ?? 0
+    this.maxCallbacksHeld = o.maxCallbacksHeld ?? MAX_LOCAL_CALLBACKS
+    this.warnings = o.warnings ?? null
     this.localKiteValue = o.localKite
     this.authValue = o.auth ?? null
     this.envelopeHead = this.buildEnvelopeHead()
@@ -135,6 +154,15 @@ export class KiteConnection extends EventEmitter {
 
   get closed(): boolean {
     return this.isClosed
+  }
+
+  /**
+   * Logs a warning caused by what the peer sent: at most one warn line per
+   * peer address per interval when the kite rate-limits them (the rest at debug).
+   */
+  warnRemote(fields: Record<string, unknown>, msg: string): void {
+    if (this.warnings === null) this.log.warn(fields, msg)
+    else this.warnings.warn(this.log, this.remoteAddress, fields, msg)
   }
 
   /** Aborted when the connection closes; handlers use it to stop long work. */
@@ -166,7 +194,7 @@ export class KiteConnection extends EventEmitter {
       msg = parseMessage(text, this.limits)
     } catch (err) {
       const e = err as ProtocolError
-      this.log.warn({ reason: e.message, closeCode: e.closeCode }, 'closing connection: bad message')
+      this.warnRemote({ reason: e.message, closeCode: e.closeCode }, 'closing connection: bad message')
       this.close(e.closeCode, e.message)
       return
     }
@@ -247,7 +275,7 @@ export class KiteConnection extends EventEmitter {
       try {
         text = this.encodeCall(method, id, args)
       } catch (err) {
-        reject(kiteError('KITE_ERR_SEND_FAILED', (err as Error).message))
+        reject(err instanceof KiteError ? err : kiteError('KITE_ERR_SEND_FAILED', (err as Error).message))
         return
       }
       this.pending.set(id, call)
@@ -316,9 +344,7 @@ export class KiteConnection extends EventEmitter {
   }
 
   private addCallback(fn: LocalCallback): number {
-    if (this.callbacks.size >= MAX_LOCAL_CALLBACKS) {
-      throw new Error(`too many callbacks held for the peer (${MAX_LOCAL_CALLBACKS}); they are freed when the connection closes`)
-    }
+    if (this.callbacks.size >= this.maxCallbacksHeld) throw kiteError('KITE_ERR_CALLBACK_LIMIT', this.maxCallbacksHeld)
     const id = this.nextId++
     this.callbacks.set(id, fn)
     return id
@@ -399,6 +425,8 @@ export class KiteConnection extends EventEmitter {
   /** Closes the connection from this side. */
   close(code = 1000, reason = 'normal closure'): void {
     if (this.isClosed) return
+    this.closeCode = code
+    this.closeReason = reason
     try {
       this.sink.close(code, reason)
     } finally {
@@ -407,9 +435,13 @@ export class KiteConnection extends EventEmitter {
   }
 
   /** Called by the transport when the connection is gone: fails every pending call with `disconnect`. */
-  transportClosed(): void {
+  transportClosed(code?: number, reason?: string): void {
     if (this.isClosed) return
     this.isClosed = true
+    if (this.closeCode === null && code !== undefined) {
+      this.closeCode = code
+      this.closeReason = reason ?? ''
+    }
     if (this.heartbeat !== null) clearInterval(this.heartbeat)
     this.heartbeat = null
     this.stopSweep()

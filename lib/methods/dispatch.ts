@@ -33,6 +33,10 @@ export interface MethodTableOptions {
   /** Called once per connection, on its first call, after the caller's identity is known. */
   onFirstRequest?: (conn: KiteConnection) => void
   clock?: Clock
+  /** Failed authentications one connection may have within `authFailureWindowMs` before it is closed (1008). Default 10; 0 never closes. */
+  maxAuthFailures?: number
+  /** The window of `maxAuthFailures`, in ms. Default 60000. */
+  authFailureWindowMs?: number
 }
 
 interface Chain {
@@ -60,6 +64,8 @@ export class MethodTable extends HandlerLists implements CallHandler {
   private readonly maxConcurrent: number
   private readonly onFirstRequest: (conn: KiteConnection) => void
   private readonly clock: Clock
+  private readonly maxAuthFailures: number
+  private readonly authFailureWindowMs: number
   private accepting = true
   private running = 0
   /** Calls still owed an answer; an entry is removed by whoever answers first. */
@@ -73,6 +79,10 @@ export class MethodTable extends HandlerLists implements CallHandler {
     this.methodHandling = options.methodHandling ?? 'method'
     this.onFirstRequest = options.onFirstRequest ?? (() => {})
     this.clock = options.clock ?? Date.now
+    this.maxAuthFailures = options.maxAuthFailures ?? 10
+    this.authFailureWindowMs = options.authFailureWindowMs ?? 60_000
+    if (!Number.isInteger(this.maxAuthFailures) || this.maxAuthFailures < 0) throw new TypeError('maxAuthFailures must be a non-negative integer')
+    if (!(this.authFailureWindowMs > 0)) throw new TypeError('authFailureWindowMs must be a positive number')
   }
 
   /** Registers (or replaces) a method. */
@@ -139,8 +149,7 @@ export class MethodTable extends HandlerLists implements CallHandler {
       const authenticated = method.authenticate ? this.authenticate(req) : undefined
       outcome = isThenable(authenticated) ? authenticated.then(() => this.afterAuthentication(method, req)) : this.afterAuthentication(method, req)
     } catch (err) {
-      this.logFailure(req, err)
-      this.reply(conn, call, err, null, req.id)
+      this.fail(conn, call, req, err)
       return
     }
     if (isThenable(outcome)) void this.track(conn, call, req, Promise.resolve(outcome))
@@ -171,8 +180,8 @@ export class MethodTable extends HandlerLists implements CallHandler {
       const result = await work
       if (this.active.delete(req)) this.reply(conn, call, null, result, '')
     } catch (err) {
-      this.logFailure(req, err)
-      if (this.active.delete(req)) this.reply(conn, call, err, null, req.id)
+      if (this.active.delete(req)) this.fail(conn, call, req, err)
+      else this.logFailure(req, err)
     } finally {
       conn.inFlight--
       if (--this.running === 0 && this.drained !== null) this.drained()
@@ -210,7 +219,7 @@ export class MethodTable extends HandlerLists implements CallHandler {
   }
 
   private refuseEnvelope(conn: KiteConnection, call: IncomingCall, problem: string): void {
-    conn.log.warn({ method: call.method, problem }, 'invalid request envelope')
+    conn.warnRemote({ method: call.method, problem }, 'invalid request envelope')
     if (call.responseId !== null) this.reply(conn, call, kiteError('KITE_ERR_ENVELOPE_INVALID', problem), null, '')
     else conn.close(1008, 'invalid request envelope')
   }
@@ -255,6 +264,7 @@ export class MethodTable extends HandlerLists implements CallHandler {
       throw kiteError('KITE_ERR_AUTH_FAILED', type, 'authenticator gave no username')
     }
     req.username = result.username
+    req.connection.authenticated = true
     if (req.connection.remoteKite !== null) req.connection.remoteKite.username = result.username
   }
 
@@ -293,13 +303,30 @@ export class MethodTable extends HandlerLists implements CallHandler {
   }
 
   private reply(conn: KiteConnection, call: IncomingCall, error: unknown, result: unknown, requestId: string): void {
+    if (error === null) conn.successCount++
     if (call.responseId === null) return
     conn.respond(call.responseId, error, result, requestId)
   }
 
+  /** Answers a failed call; a connection failing authentication too often is closed after the answer. */
+  private fail(conn: KiteConnection, call: IncomingCall, req: KiteRequest, err: unknown): void {
+    this.logFailure(req, err)
+    this.reply(conn, call, err, null, req.id)
+    if (!(err instanceof KiteError) || err.type !== 'authenticationError' || this.maxAuthFailures === 0) return
+    const now = this.clock()
+    if (now - conn.authWindowStart >= this.authFailureWindowMs) {
+      conn.authWindowStart = now
+      conn.authFailures = 0
+    }
+    if (++conn.authFailures < this.maxAuthFailures) return
+    conn.warnRemote({ failures: conn.authFailures, windowMs: this.authFailureWindowMs }, 'closing connection: too many failed authentications')
+    conn.close(1008, 'too many failed authentications')
+  }
+
   private logFailure(req: KiteRequest, err: unknown): void {
-    if (err instanceof KiteError) req.log.debug({ type: err.type, message: err.message }, 'call failed')
-    else req.log.warn({ err }, 'handler failed')
+    if (!(err instanceof KiteError)) req.log.warn({ err }, 'handler failed')
+    else if (err.type === 'authenticationError') req.connection.warnRemote({ method: req.method, reason: err.message }, 'authentication failed')
+    else req.log.debug({ type: err.type, message: err.message }, 'call failed')
   }
 }
 

@@ -4,6 +4,7 @@ import fp from 'fastify-plugin'
 import { Kite } from './kite.js'
 import { resolveServerOptions, type KiteServerOptions } from './options.js'
 import { kiteTransports } from './transports/routes.js'
+import { guardHandshakes } from './handshake.js'
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -41,6 +42,11 @@ async function kiteServerPlugin(app: FastifyInstance, options: KiteServerOptions
     app.addHook('preClose', async () => kite.shutdown())
   }
   await app.register(kiteTransports, { kite, bodyLimit: frameLimit })
+  if (resolved.handshakeTimeoutMs > 0) {
+    const unguard = guardHandshakes(app.server, resolved.handshakeTimeoutMs, (remote) => kite.warnings.warn(kite.log, remote, { timeoutMs: resolved.handshakeTimeoutMs }, 'dropped a connection that sent no request in time'))
+    app.addHook('onClose', async () => unguard())
+  }
+  kite.startIdleSweep()
   app.log.debug({ kite: kite.toString(), prefix: resolved.prefix }, 'kite ready')
 }
 

@@ -2,6 +2,7 @@ import { EventEmitter } from 'node:events'
 import type { FastifyBaseLogger } from 'fastify'
 import type { Logger } from 'pino'
 import { KiteConnection, type ConnectionSink } from '../../lib/connection/connection.js'
+import { RemoteWarnings } from '../../lib/connection/remote-warnings.js'
 import { addBuiltins } from '../../lib/methods/builtins.js'
 import { MethodTable, type Authenticator } from '../../lib/methods/dispatch.js'
 import type { FinalHandler, KiteHandler, KiteMethod, MethodHandling } from '../../lib/methods/method.js'
@@ -41,11 +42,15 @@ export class Kite extends EventEmitter<KiteServerEvents> {
   closing = false
   /** Set by kontrol-register: finds kites through Kontrol. */
   finder: { getKites(query: KontrolQuery): Promise<KiteClient[]>; getToken(query: KontrolQuery, force?: boolean): Promise<string> } | null = null
+  /** Rate limit of warnings caused by what peers send (one warn line per peer address per interval). */
+  readonly warnings: RemoteWarnings
   private connSeq = 0
+  private idleSweep: NodeJS.Timeout | null = null
 
   constructor(
     readonly options: ResolvedServerOptions,
-    private readonly log: FastifyBaseLogger,
+    /** The app's logger. */
+    readonly log: FastifyBaseLogger,
   ) {
     super()
     this.identity = options.identity
@@ -55,7 +60,10 @@ export class Kite extends EventEmitter<KiteServerEvents> {
       methodHandling: options.methodHandling,
       clock: options.clock,
       onFirstRequest: (conn) => this.emitSafely('firstRequest', conn),
+      maxAuthFailures: options.maxAuthFailures,
+      authFailureWindowMs: options.authFailureWindowMs,
     })
+    this.warnings = new RemoteWarnings(options.warnIntervalMs, options.clock)
     for (const [type, fn] of Object.entries(options.authenticators)) this.methods.addAuthenticator(type, fn)
     addBuiltins(this.methods, { terminal: options.terminalMethods })
   }
@@ -127,16 +135,44 @@ export class Kite extends EventEmitter<KiteServerEvents> {
       defaultTimeout: this.options.callTimeoutMs,
       remoteAddress: o.remoteAddress,
       transport: o.transport,
+      maxCallbacksHeld: this.options.maxCallbacksHeld,
+      warnings: this.warnings,
     })
     this.connections.add(conn)
     conn.once('close', () => {
       this.connections.delete(conn)
-      log.debug('peer disconnected')
+      log.debug({ code: conn.closeCode, reason: conn.closeReason }, 'peer disconnected')
       this.emitSafely('disconnect', conn)
     })
     log.debug('peer connected')
     this.emitSafely('connect', conn)
     return conn
+  }
+
+  /**
+   * Closes connections that never authenticated and made no successful call
+   * for `idleTimeoutMs`: one timer for the whole kite, looking at a counter
+   * each connection bumps per successful call (nothing on the hot path).
+   */
+  startIdleSweep(): void {
+    const idle = this.options.idleTimeoutMs
+    if (idle === 0 || this.idleSweep !== null) return
+    const seen = new WeakMap<KiteConnection, { count: number; since: number }>()
+    this.idleSweep = setInterval(() => {
+      const now = this.options.clock()
+      for (const conn of this.connections) {
+        if (conn.authenticated) continue
+        const last = seen.get(conn)
+        if (last === undefined || last.count !== conn.successCount) {
+          seen.set(conn, { count: conn.successCount, since: now })
+          continue
+        }
+        if (now - last.since < idle) continue
+        conn.warnRemote({ idleMs: now - last.since }, 'closing connection: unauthenticated and idle')
+        conn.close(1008, 'idle: no successful call')
+      }
+    }, Math.max(Math.min(Math.floor(idle / 4), 5000), 10))
+    this.idleSweep.unref()
   }
 
   private emitSafely(event: keyof KiteServerEvents, conn: KiteConnection): void {
@@ -154,6 +190,8 @@ export class Kite extends EventEmitter<KiteServerEvents> {
    */
   async shutdown(): Promise<void> {
     this.closing = true
+    if (this.idleSweep !== null) clearInterval(this.idleSweep)
+    this.idleSweep = null
     const finished = await this.methods.drain(this.options.closeGraceMs)
     if (!finished) {
       const aborted = this.methods.abortRunning()

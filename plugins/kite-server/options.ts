@@ -2,6 +2,8 @@ import { resolveLimits, type DnodeLimits } from '../../lib/dnode/limits.js'
 import type { Authenticator } from '../../lib/methods/dispatch.js'
 import type { MethodHandling } from '../../lib/methods/method.js'
 import type { Clock } from '../../lib/methods/throttle.js'
+import { resolveBackpressure, type BackpressureOptions } from '../../lib/connection/backpressure.js'
+import { MAX_LOCAL_CALLBACKS } from '../../lib/connection/connection.js'
 import { localKite, type KiteIdentity } from '../../lib/protocol/kite.js'
 
 /** Options of the kite-server plugin. */
@@ -42,6 +44,22 @@ export interface KiteServerOptions {
   authenticators?: Record<string, Authenticator>
   /** Clock for throttles; injectable for tests. */
   clock?: Clock
+  /** Unsent bytes of one connection above which reading from that peer pauses until it drains. Default 4 MiB. */
+  maxBufferedBytes?: number
+  /** How long a connection's unsent bytes may stay above `maxBufferedBytes` before it is closed (1008), in ms. Default 10000. */
+  backpressureGraceMs?: number
+  /** A TCP connection whose first HTTP request (or WebSocket upgrade) has not arrived within this many ms is dropped. Default 10000; 0 never. */
+  handshakeTimeoutMs?: number
+  /** A connection that never authenticated and has made no successful call for this many ms is closed (1008). Default 300000; 0 never. */
+  idleTimeoutMs?: number
+  /** Failed authentications one connection may have within `authFailureWindowMs` before it is closed (1008). Default 10; 0 never. */
+  maxAuthFailures?: number
+  /** The window of `maxAuthFailures`, in ms. Default 60000. */
+  authFailureWindowMs?: number
+  /** Most functions this kite may have handed one peer (callbacks the peer can still call). Default 100000. */
+  maxCallbacksHeld?: number
+  /** Warnings caused by what peers send: at most one warn line per peer address per this many ms (the rest at debug, counted). Default 10000. */
+  warnIntervalMs?: number
 }
 
 export interface ResolvedServerOptions {
@@ -57,6 +75,13 @@ export interface ResolvedServerOptions {
   callTimeoutMs: number
   authenticators: Record<string, Authenticator>
   clock: Clock
+  backpressure: BackpressureOptions
+  handshakeTimeoutMs: number
+  idleTimeoutMs: number
+  maxAuthFailures: number
+  authFailureWindowMs: number
+  maxCallbacksHeld: number
+  warnIntervalMs: number
 }
 
 function positive(value: number | undefined, fallback: number, name: string, allowZero = false): number {
@@ -64,6 +89,12 @@ function positive(value: number | undefined, fallback: number, name: string, all
   if (typeof v !== 'number' || !Number.isFinite(v) || v < 0 || (!allowZero && v === 0)) {
     throw new TypeError(`kite-server option ${name} must be a ${allowZero ? 'non-negative' : 'positive'} number`)
   }
+  return v
+}
+
+function integer(value: number | undefined, fallback: number, name: string, min = 0): number {
+  const v = value ?? fallback
+  if (!Number.isInteger(v) || v < min) throw new TypeError(`kite-server option ${name} must be an integer of at least ${min}`)
   return v
 }
 
@@ -93,5 +124,12 @@ export function resolveServerOptions(o: KiteServerOptions): ResolvedServerOption
     callTimeoutMs: positive(o.callTimeoutMs, 15000, 'callTimeoutMs', true),
     authenticators,
     clock: o.clock ?? Date.now,
+    backpressure: resolveBackpressure('kite-server', { maxBufferedBytes: o.maxBufferedBytes, graceMs: positive(o.backpressureGraceMs, 10_000, 'backpressureGraceMs', true) }),
+    handshakeTimeoutMs: positive(o.handshakeTimeoutMs, 10_000, 'handshakeTimeoutMs', true),
+    idleTimeoutMs: positive(o.idleTimeoutMs, 300_000, 'idleTimeoutMs', true),
+    maxAuthFailures: integer(o.maxAuthFailures, 10, 'maxAuthFailures'),
+    authFailureWindowMs: positive(o.authFailureWindowMs, 60_000, 'authFailureWindowMs'),
+    maxCallbacksHeld: integer(o.maxCallbacksHeld, MAX_LOCAL_CALLBACKS, 'maxCallbacksHeld', 1),
+    warnIntervalMs: positive(o.warnIntervalMs, 10_000, 'warnIntervalMs', true),
   }
 }

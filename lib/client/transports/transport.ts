@@ -1,3 +1,4 @@
+import type { BackpressureOptions } from '../../connection/backpressure.js'
 /**
  * The client transports: SockJS over WebSocket, SockJS XHR polling, raw
  * WebSocket, and `auto` (SockJS over WebSocket, falling back to XHR polling
@@ -29,6 +30,8 @@ export interface TransportOptions {
   maxPayload: number
   /** A WebSocket that brings nothing (no frame, no pong) for this long is taken as dead; 0 never. */
   idleTimeoutMs: number
+  /** Unsent bytes above which reading from the server pauses, and how long that may last before the connection is dropped. */
+  backpressure: BackpressureOptions
 }
 
 const HEX = '0123456789abcdef'

@@ -3,6 +3,7 @@ import { joinPath, sockjsSessionPath, type ClientTransport, type TransportEvents
 import { parseServerFrame } from './sockjs-frames.js'
 import { corkUntilTickEnd } from '../../dnode/cork.js'
 import { MessageBatcher } from '../../dnode/batcher.js'
+import { WriteGate } from '../../connection/backpressure.js'
 
 /** `http(s)://` becomes `ws(s)://`; a `ws(s)://` URL stays as it is. */
 export function toWebSocketURL(url: URL): URL {
@@ -26,6 +27,8 @@ function textOf(data: WebSocket.RawData): string {
 
 abstract class WebSocketTransport implements ClientTransport {
   protected ws: WebSocket | null = null
+  /** Pauses reading from the server while too much of ours waits unsent; drops the connection when that lasts. */
+  protected gate: WriteGate | null = null
   private closedByUs = false
   private isOpen = false
 
@@ -62,6 +65,13 @@ abstract class WebSocketTransport implements ClientTransport {
         }
         this.isOpen = true
         this.watch(ws)
+        this.gate = new WriteGate(this.options.backpressure, {
+          queued: () => ws.bufferedAmount,
+          pause: () => ws.pause(),
+          resume: () => ws.resume(),
+          overflow: () => this.lost(`the server does not read: more than ${this.options.backpressure.maxBufferedBytes} bytes unsent for ${this.options.backpressure.graceMs} ms`),
+        })
+        ws.once('close', () => this.gate?.dispose())
         resolve()
       }
       const onAbort = (): void => ready(signal.reason as Error)
@@ -141,6 +151,7 @@ export class RawWebSocketTransport extends WebSocketTransport {
     if (this.ws?.readyState !== WebSocket.OPEN) throw new Error('WebSocket is not open')
     corkUntilTickEnd(this.ws)
     this.ws.send(text)
+    this.gate?.check()
   }
 }
 
@@ -175,7 +186,9 @@ export class SockjsWebSocketTransport extends WebSocketTransport {
   }
 
   private readonly batcher = new MessageBatcher((batch) => {
-    if (this.ws?.readyState === WebSocket.OPEN) this.ws.send(JSON.stringify(batch))
+    if (this.ws?.readyState !== WebSocket.OPEN) return
+    this.ws.send(JSON.stringify(batch))
+    this.gate?.check()
   })
 
   send(text: string): void {

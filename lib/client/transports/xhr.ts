@@ -1,8 +1,12 @@
 import { joinPath, sockjsSessionPath, type ClientTransport, type TransportEvents } from './transport.js'
 import { parseServerFrame } from './sockjs-frames.js'
+import { WriteGate, type BackpressureOptions } from '../../connection/backpressure.js'
 
 /** How long a poll may wait for its first byte before a new one is sent (G `Config.Timeout`). */
 const POLL_TIMEOUT_MS = 30000
+
+/** Messages sent in one `xhr_send` at most, in characters (servers cap request bodies). */
+const MAX_SEND_CHARS = 256 * 1024
 
 /**
  * SockJS XHR polling (spec §1.5): a loop of `POST …/xhr` receives frames;
@@ -14,12 +18,25 @@ export class XhrPollingTransport implements ClientTransport {
   private readonly stop = new AbortController()
   private closed = false
   private outbox: string[] = []
+  private outboxChars = 0
   private sending = false
+  private readonly gate: WriteGate
+  private resumePolling: (() => void) | null = null
 
   constructor(
     url: URL,
     private readonly events: TransportEvents,
+    backpressure: BackpressureOptions,
   ) {
+    this.gate = new WriteGate(backpressure, {
+      queued: () => this.outboxChars,
+      pause: () => {},
+      resume: () => {
+        this.resumePolling?.()
+        this.resumePolling = null
+      },
+      overflow: () => this.lost(`the server does not read: more than ${backpressure.maxBufferedBytes} bytes unsent for ${backpressure.graceMs} ms`),
+    })
     const u = new URL(url.href)
     if (u.protocol === 'ws:') u.protocol = 'http:'
     if (u.protocol === 'wss:') u.protocol = 'https:'
@@ -42,6 +59,9 @@ export class XhrPollingTransport implements ClientTransport {
 
   private async pollLoop(): Promise<void> {
     while (!this.closed) {
+      // Too much of ours waits unsent: read nothing more from the server until it drains.
+      if (this.gate.paused) await new Promise<void>((resolve) => (this.resumePolling = resolve))
+      if (this.closed) return
       let status: number
       let text: string
       try {
@@ -67,6 +87,8 @@ export class XhrPollingTransport implements ClientTransport {
   send(text: string): void {
     if (this.closed) throw new Error('XHR session is closed')
     this.outbox.push(text)
+    this.outboxChars += text.length
+    this.gate.check()
     if (!this.sending) void this.sendLoop()
   }
 
@@ -75,8 +97,7 @@ export class XhrPollingTransport implements ClientTransport {
     this.sending = true
     try {
       while (this.outbox.length > 0 && !this.closed) {
-        const batch = this.outbox
-        this.outbox = []
+        const batch = this.takeBatch()
         const res = await this.post('xhr_send', JSON.stringify(batch), this.stop.signal)
         await res.arrayBuffer()
         if (res.status === 404) return this.lost('session is gone')
@@ -89,16 +110,35 @@ export class XhrPollingTransport implements ClientTransport {
     }
   }
 
+  /** The next messages to send, at most MAX_SEND_CHARS of them (at least one). */
+  private takeBatch(): string[] {
+    let n = 0
+    let chars = 0
+    while (n < this.outbox.length && (n === 0 || chars + this.outbox[n]!.length <= MAX_SEND_CHARS)) chars += this.outbox[n++]!.length
+    const batch = n === this.outbox.length ? this.outbox : this.outbox.slice(0, n)
+    this.outbox = n === this.outbox.length ? [] : this.outbox.slice(n)
+    this.outboxChars -= chars
+    return batch
+  }
+
   private lost(reason: string): void {
     if (this.closed) return
+    this.shutdown()
+    this.events.close(reason)
+  }
+
+  private shutdown(): void {
     this.closed = true
     this.stop.abort()
-    this.events.close(reason)
+    this.gate.dispose()
+    this.outbox = []
+    this.outboxChars = 0
+    this.resumePolling?.()
+    this.resumePolling = null
   }
 
   close(): void {
     if (this.closed) return
-    this.closed = true
-    this.stop.abort()
+    this.shutdown()
   }
 }

@@ -40,7 +40,7 @@ export async function kiteTransports(app: FastifyInstance, opts: { kite: Kite; b
   const { kite } = opts
   const prefix = kite.prefix
   const watched = new Set<WatchedSocket>()
-  const xhr = new XhrSessions(kite, kite.options.heartbeatMs, kite.options.disconnectDelayMs)
+  const xhr = new XhrSessions(kite, kite.options.heartbeatMs, kite.options.disconnectDelayMs, kite.options.backpressure)
   const sweep = startLivenessSweep(watched, kite.options.heartbeatMs)
 
   app.removeAllContentTypeParsers()

@@ -1,6 +1,7 @@
 import type { FastifyRequest } from 'fastify'
 import type { WebSocket } from 'ws'
-import type { ConnectionSink } from '../../../lib/connection/connection.js'
+import type { ConnectionSink, KiteConnection } from '../../../lib/connection/connection.js'
+import { WriteGate } from '../../../lib/connection/backpressure.js'
 import { corkUntilTickEnd } from '../../../lib/dnode/cork.js'
 import { MessageBatcher } from '../../../lib/dnode/batcher.js'
 import type { Kite } from '../kite.js'
@@ -12,15 +13,27 @@ export interface WatchedSocket {
   alive: boolean
   /** Sends the SockJS `h` frame too. */
   sockjs: boolean
+  /** Write backpressure: while it has reading paused, the socket is neither pinged nor judged by pongs. */
+  gate: WriteGate
+}
+
+/** How long a socket closed for not reading may linger for its close frame before it is destroyed. */
+const OVERFLOW_LINGER_MS = 1000
+
+interface GatedSink extends ConnectionSink {
+  gate: WriteGate | null
 }
 
 /** Writes SockJS frames on a WebSocket, batching messages produced in one turn of the event loop into one `a[...]`. */
-class SockjsWsSink implements ConnectionSink {
+class SockjsWsSink implements GatedSink {
   private readonly batcher: MessageBatcher
+  gate: WriteGate | null = null
 
   constructor(private readonly ws: WebSocket) {
     this.batcher = new MessageBatcher((batch) => {
-      if (ws.readyState === ws.OPEN) ws.send(messagesFrame(batch))
+      if (ws.readyState !== ws.OPEN) return
+      ws.send(messagesFrame(batch))
+      this.gate?.check()
     })
   }
 
@@ -37,13 +50,16 @@ class SockjsWsSink implements ConnectionSink {
   }
 }
 
-class RawWsSink implements ConnectionSink {
+class RawWsSink implements GatedSink {
+  gate: WriteGate | null = null
+
   constructor(private readonly ws: WebSocket) {}
 
   send(text: string): void {
     if (this.ws.readyState !== this.ws.OPEN) return
     corkUntilTickEnd(this.ws)
     this.ws.send(text)
+    this.gate?.check()
   }
 
   close(code: number, reason: string): void {
@@ -57,14 +73,17 @@ class RawWsSink implements ConnectionSink {
  */
 export function serveWebSocket(kite: Kite, watched: Set<WatchedSocket>, ws: WebSocket, request: FastifyRequest, sockjs: boolean): void {
   const transport = sockjs ? 'sockjs-websocket' : 'websocket'
-  const conn = kite.accept({ sink: sockjs ? new SockjsWsSink(ws) : new RawWsSink(ws), transport, remoteAddress: request.ip })
+  const sink: GatedSink = sockjs ? new SockjsWsSink(ws) : new RawWsSink(ws)
+  const conn = kite.accept({ sink, transport, remoteAddress: request.ip })
   if (conn === null) {
     if (sockjs) ws.send(closeFrame(3000, 'Go away!'))
     ws.close(1001, 'server shutting down')
     return
   }
   if (sockjs) ws.send(OPEN_FRAME)
-  const entry: WatchedSocket = { ws, alive: true, sockjs }
+  const gate = webSocketGate(kite, ws, conn)
+  sink.gate = gate
+  const entry: WatchedSocket = { ws, alive: true, sockjs, gate }
   watched.add(entry)
   ws.on('pong', () => {
     entry.alive = true
@@ -79,17 +98,44 @@ export function serveWebSocket(kite: Kite, watched: Set<WatchedSocket>, ws: WebS
     }
     const messages = parseClientPayload(text)
     if (messages === null) {
-      conn.log.warn('closing connection: SockJS payload is not a JSON array of strings')
+      conn.warnRemote({}, 'closing connection: SockJS payload is not a JSON array of strings')
       conn.close(1007, 'Broken JSON encoding.')
       return
     }
     for (const m of messages) conn.receive(m)
   })
-  ws.on('close', () => {
+  ws.on('close', (code, reason) => {
     watched.delete(entry)
-    conn.transportClosed()
+    gate.dispose()
+    conn.transportClosed(code, reason.toString())
   })
   ws.on('error', (err) => conn.log.debug({ err }, 'WebSocket error'))
+}
+
+/**
+ * Pauses reading from a peer whose unsent bytes passed the limit, and closes
+ * it (1008, and a SockJS close frame) when they stay above it for the grace
+ * period: the socket is destroyed shortly after, since a peer that does not
+ * read will not answer the close handshake either.
+ */
+function webSocketGate(kite: Kite, ws: WebSocket, conn: KiteConnection): WriteGate {
+  const { backpressure } = kite.options
+  return new WriteGate(backpressure, {
+    queued: () => ws.bufferedAmount,
+    pause: () => {
+      conn.log.debug({ bufferedBytes: ws.bufferedAmount }, 'peer reads too slowly: reading from it paused')
+      ws.pause()
+    },
+    resume: () => {
+      conn.log.debug('peer caught up: reading from it again')
+      ws.resume()
+    },
+    overflow: () => {
+      conn.warnRemote({ bufferedBytes: ws.bufferedAmount, maxBufferedBytes: backpressure.maxBufferedBytes, graceMs: backpressure.graceMs }, 'closing connection: the peer does not read what it is sent')
+      conn.close(1008, 'peer does not read: too much data queued')
+      setTimeout(() => ws.terminate(), OVERFLOW_LINGER_MS).unref()
+    },
+  }, kite.options.clock)
 }
 
 /**
@@ -100,6 +146,8 @@ export function serveWebSocket(kite: Kite, watched: Set<WatchedSocket>, ws: WebS
 export function startLivenessSweep(watched: Set<WatchedSocket>, periodMs: number): NodeJS.Timeout {
   const timer = setInterval(() => {
     for (const entry of watched) {
+      // A paused socket reads no pongs; the write gate decides its fate.
+      if (entry.gate.paused) continue
       if (!entry.alive) {
         entry.ws.terminate()
         continue

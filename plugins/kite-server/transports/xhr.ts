@@ -1,5 +1,6 @@
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import type { ConnectionSink, KiteConnection } from '../../../lib/connection/connection.js'
+import { WriteGate, type BackpressureOptions } from '../../../lib/connection/backpressure.js'
 import type { Kite } from '../kite.js'
 import { closeFrame, HEARTBEAT_FRAME, messagesFrame, OPEN_FRAME, parseClientPayload } from './sockjs-frames.js'
 
@@ -8,24 +9,83 @@ interface AttachedPoll {
   answer: (frame: string) => void
 }
 
+/** An `xhr_send` held while the outbox is over its limit. */
+interface HeldSend {
+  bytes: number
+  release: (accepted: boolean) => void
+}
+
 /**
  * One SockJS XHR-polling session (spec §1.5, §1.7): messages wait in an
  * outbox until a poll takes them; an attached poll gets `h` after the
  * heartbeat period; with no poll attached for the disconnect delay the
  * session ends.
+ *
+ * The outbox is bounded in bytes: above `maxBufferedBytes` the session stops
+ * reading (each `xhr_send` is held, its messages unread, until a poll drains
+ * the outbox), and a session that stays above the limit for the grace period
+ * is closed with 1008 and its outbox dropped.
  */
 export class XhrSession implements ConnectionSink {
   conn: KiteConnection | null = null
   private outbox: string[] = []
+  private outboxBytes = 0
   private poll: AttachedPoll | null = null
   private closeFrameText: string | null = null
   private timer: NodeJS.Timeout | null = null
+  private held: HeldSend[] = []
+  private heldBytes = 0
+  readonly gate: WriteGate
 
   constructor(
     readonly id: string,
     private readonly sessions: XhrSessions,
   ) {
     this.armExpiry()
+    this.gate = new WriteGate(sessions.backpressure, {
+      queued: () => this.outboxBytes,
+      pause: () => this.conn?.log.debug({ bufferedBytes: this.outboxBytes }, 'XHR peer does not poll: its sends are held'),
+      resume: () => this.releaseHeld(true),
+      overflow: () => {
+        this.conn?.warnRemote({ bufferedBytes: this.outboxBytes, maxBufferedBytes: sessions.backpressure.maxBufferedBytes }, 'closing connection: the peer does not poll what it is sent')
+        this.outbox = []
+        this.outboxBytes = 0
+        if (this.conn !== null) this.conn.close(1008, 'peer does not read: too much data queued')
+        else this.close(1008, 'peer does not read: too much data queued')
+      },
+    })
+  }
+
+  /** Bytes waiting in the outbox. */
+  get bufferedBytes(): number {
+    return this.outboxBytes
+  }
+
+  /**
+   * Resolves true when the messages of an `xhr_send` of `bytes` may be read
+   * now or once the outbox drains; false when the session closed meanwhile
+   * (or the held sends would pass the limit too, which closes it).
+   */
+  admit(bytes: number): Promise<boolean> | boolean {
+    if (this.closeFrameText !== null) return false
+    if (!this.gate.paused) return true
+    if (this.heldBytes + bytes > this.sessions.backpressure.maxBufferedBytes) {
+      this.gate.dispose()
+      this.conn?.warnRemote({ heldBytes: this.heldBytes + bytes }, 'closing connection: the peer sends on while it does not poll')
+      this.outbox = []
+      this.outboxBytes = 0
+      if (this.conn !== null) this.conn.close(1008, 'peer does not read: too much data queued')
+      return false
+    }
+    this.heldBytes += bytes
+    return new Promise<boolean>((release) => this.held.push({ bytes, release }))
+  }
+
+  private releaseHeld(accepted: boolean): void {
+    const held = this.held
+    this.held = []
+    this.heldBytes = 0
+    for (const h of held) h.release(accepted)
   }
 
   get isClosed(): boolean {
@@ -35,7 +95,9 @@ export class XhrSession implements ConnectionSink {
   send(text: string): void {
     if (this.closeFrameText !== null) return
     this.outbox.push(text)
+    this.outboxBytes += text.length
     if (this.poll !== null) this.answerPoll(messagesFrame(this.takeOutbox()))
+    else this.gate.check()
   }
 
   close(code: number, reason: string): void {
@@ -44,12 +106,15 @@ export class XhrSession implements ConnectionSink {
     this.closeFrameText = closeFrame(code, reason)
     if (this.poll !== null) this.answerPoll(pending.length > 0 ? messagesFrame(pending) : this.closeFrameText)
     else if (pending.length > 0) this.outbox = pending
+    this.gate.dispose()
+    this.releaseHeld(false)
     this.end()
   }
 
   private takeOutbox(): string[] {
     const out = this.outbox
     this.outbox = []
+    this.outboxBytes = 0
     return out
   }
 
@@ -108,6 +173,8 @@ export class XhrSession implements ConnectionSink {
 
   /** Drops every timer (server shutdown). */
   dispose(): void {
+    this.gate.dispose()
+    this.releaseHeld(false)
     this.clearTimer()
     if (this.poll !== null) this.answerPoll(this.closeFrameText ?? closeFrame(3000, 'Go away!'))
     this.clearTimer()
@@ -122,6 +189,7 @@ export class XhrSessions {
     private readonly kite: Kite,
     readonly heartbeatMs: number,
     readonly disconnectDelayMs: number,
+    readonly backpressure: BackpressureOptions,
   ) {}
 
   get size(): number {
@@ -156,8 +224,8 @@ export class XhrSessions {
     })
   }
 
-  /** POST …/xhr_send: hands each message to the session's connection. */
-  send(sessionId: string, body: unknown, reply: FastifyReply): string {
+  /** POST …/xhr_send: hands each message to the session's connection (held while the session's outbox is over its limit). */
+  async send(sessionId: string, body: unknown, reply: FastifyReply): Promise<string> {
     const session = this.sessions.get(sessionId)
     if (session === undefined || session.conn === null || session.isClosed) {
       reply.code(404)
@@ -172,7 +240,13 @@ export class XhrSessions {
       reply.code(500)
       return 'Broken JSON encoding.'
     }
-    for (const m of messages) session.conn.receive(m)
+    const admitted = session.admit(body.length)
+    if (admitted !== true && !(await admitted)) {
+      reply.code(404)
+      return ''
+    }
+    const conn = session.conn
+    for (const m of messages) conn.receive(m)
     reply.code(204)
     return ''
   }
