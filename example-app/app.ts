@@ -1,5 +1,5 @@
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify'
-import { kiteServer } from '../plugins/kite-server/index.js'
+import { kiteServer, type KiteServerOptions } from '../plugins/kite-server/index.js'
 import { kiteAuth } from '../plugins/kite-auth/index.js'
 import { kontrolRegister } from '../plugins/kontrol-register/index.js'
 import { systemInfo } from '../plugins/systeminfo/index.js'
@@ -10,6 +10,8 @@ export interface MathAppOptions {
   fastify?: FastifyServerOptions
   /** Register with this Kontrol, using this kite.key. Without it the kite runs on its own. */
   kontrol?: { url: string; kiteKey: string }
+  /** More kite-server options (limits, timeouts). */
+  kite?: Partial<KiteServerOptions>
 }
 
 /**
@@ -22,8 +24,9 @@ export interface MathAppOptions {
  * - `GET /square/:n`: the same square over plain HTTP.
  */
 export async function buildMathApp(options: MathAppOptions = {}): Promise<FastifyInstance> {
-  const app = Fastify({ logger: true, return503OnClosing: false, ...options.fastify })
-  await app.register(kiteServer, { name: 'math', version: '1.0.0', environment: process.env.KITE_ENVIRONMENT ?? 'development' })
+  // Headers must arrive within 15 s (Node checks every 5 s); kite-server drops sockets that send no request within 10 s.
+  const app = Fastify({ logger: true, return503OnClosing: false, http: { headersTimeout: 15_000, connectionsCheckingInterval: 5_000 }, ...options.fastify })
+  await app.register(kiteServer, { name: 'math', version: '1.0.0', environment: process.env.KITE_ENVIRONMENT ?? 'development', ...options.kite })
   await app.register(kiteAuth, { kiteKey: options.kontrol?.kiteKey ?? false })
   await app.register(systemInfo)
   if (options.kontrol !== undefined) {

@@ -445,6 +445,7 @@ export class KiteConnection extends EventEmitter {
     if (this.heartbeat !== null) clearInterval(this.heartbeat)
     this.heartbeat = null
     this.stopSweep()
+    this.log.debug({ callbacksHeld: this.callbacks.size, pendingCalls: this.pending.size, code: this.closeCode }, 'connection closed')
     const pending = [...this.pending.values()]
     this.pending.clear()
     this.callbacks.clear()
