@@ -1,11 +1,13 @@
 import t from 'tap'
 import { once } from 'node:events'
+import { createHash } from 'node:crypto'
 import net from 'node:net'
 import { Writable } from 'node:stream'
 import Fastify, { type FastifyInstance } from 'fastify'
 import WebSocket from 'ws'
 import { kiteServer, type KiteServerOptions } from '../../plugins/kite-server/index.js'
 import { KiteClient } from '../../lib/client/client.js'
+import type { KiteError } from '../../lib/errors.js'
 import { RawPeer, call, pingCall } from '../helpers/raw-peer.js'
 
 interface Line {
@@ -179,3 +181,39 @@ declare global {
     type Test = import('tap').Test
   }
 }
+
+t.test('KiteClient: a server that never reads pauses the client, then the connection is dropped after the grace period', async (t) => {
+  // A WebSocket server that completes the upgrade and never reads again.
+  const sockets = new Set<net.Socket>()
+  const server = net.createServer((socket) => {
+    sockets.add(socket)
+    socket.once('data', (head: Buffer) => {
+      const key = /Sec-WebSocket-Key: (.*)\r\n/i.exec(head.toString())?.[1] ?? ''
+      const accept = createHash('sha1').update(`${key}258EAFA5-E914-47DA-95CA-C5AB0DC85B11`).digest('base64')
+      socket.write(`HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ${accept}\r\n\r\n`)
+      socket.pause()
+    })
+  })
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r))
+  t.teardown(() => {
+    for (const s of sockets) s.destroy()
+    server.close()
+  })
+  const { port } = server.address() as net.AddressInfo
+  const client = new KiteClient(`ws://127.0.0.1:${port}/kite`, { maxBufferedBytes: 64 * 1024, backpressureGraceMs: 300, idleTimeout: 0, timeout: 0 })
+  t.teardown(() => client.close())
+  await client.connect()
+  const disconnected = once(client, 'disconnect') as Promise<[string]>
+  const calls: Array<Promise<unknown>> = []
+  const payload = 'x'.repeat(16 * 1024)
+  // Keep calling until the client gives up: the kernel buffers take some megabytes first.
+  while (client.connected && calls.length < 20_000) {
+    calls.push(client.tell('square', payload).catch((err: Error) => err))
+    if (calls.length % 50 === 0) await new Promise((r) => setImmediate(r))
+  }
+  const [reason] = await disconnected
+  t.match(reason, /the server does not read: more than 65536 bytes unsent for 300 ms/, `disconnect: ${reason}`)
+  const outcomes = await Promise.all(calls)
+  t.ok(outcomes.every((o) => o instanceof Error), 'every pending call failed')
+  t.ok(outcomes.some((o) => (o as KiteError).type === 'disconnect'), 'with disconnect')
+})
