@@ -1,5 +1,22 @@
 import fc from 'fast-check'
+import type { FastifyInstance } from 'fastify'
 import WebSocket from 'ws'
+import { kiteServer } from '../plugins/kite-server/index.js'
+
+/** The kite the fuzzers aim at: plain, callback, echo and authenticated methods, and an authenticator that sometimes refuses. */
+export async function registerFuzzTarget(app: FastifyInstance): Promise<void> {
+  await app.register(kiteServer, { name: 'fuzzed', version: '1.0.0', authenticators: { custom: (ctx) => (ctx.authentication.key === 'ok' ? { username: 'ok' } : Promise.reject(new Error('no'))) } })
+  app.kite.handle('square', (req) => (req.args[0] as number) ** 2).disableAuthentication()
+  app.kite.handle('echo', (req) => req.args).disableAuthentication()
+  app.kite
+    .handle('count', async (req) => {
+      const [n, cb] = req.args as [number, unknown]
+      if (typeof cb === 'function') for (let i = 0; i < Math.min(Number(n) || 0, 3); i++) cb(i)
+      return 'done'
+    })
+    .disableAuthentication()
+  app.kite.handle('secret', () => 'secret')
+}
 
 /**
  * Generated frames for the wire fuzzing (test/plugins/fuzz.test.ts and

@@ -7,21 +7,12 @@
 import { fork } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
 import Fastify from 'fastify'
-import { kiteServer } from '../plugins/kite-server/index.js'
 import { KiteClient } from '../lib/client/client.js'
-import { fuzzFrames, sendFuzz } from './fuzz-frames.js'
+import { fuzzFrames, registerFuzzTarget, sendFuzz } from './fuzz-frames.js'
 
 async function serve(): Promise<void> {
   const app = Fastify({ logger: false })
-  await app.register(kiteServer, { name: 'fuzzed', version: '1.0.0', authenticators: { custom: (ctx) => (ctx.authentication.key === 'ok' ? { username: 'ok' } : Promise.reject(new Error('no'))) } })
-  app.kite.handle('square', (req) => (req.args[0] as number) ** 2).disableAuthentication()
-  app.kite.handle('echo', (req) => req.args).disableAuthentication()
-  app.kite.handle('count', async (req) => {
-    const [n, cb] = req.args as [number, unknown]
-    if (typeof cb === 'function') for (let i = 0; i < Math.min(Number(n) || 0, 3); i++) cb(i)
-    return 'done'
-  }).disableAuthentication()
-  app.kite.handle('secret', () => 'secret')
+  await registerFuzzTarget(app)
   process.on('message', (m) => {
     if (m === 'pollution?') process.send?.({ polluted: ({} as Record<string, unknown>).polluted !== undefined })
   })

@@ -1,8 +1,7 @@
 import t from 'tap'
 import Fastify from 'fastify'
-import { kiteServer } from '../../plugins/kite-server/index.js'
 import { KiteClient } from '../../lib/client/client.js'
-import { fuzzFrames, sendFuzz } from '../../bench/fuzz-frames.js'
+import { fuzzFrames, registerFuzzTarget, sendFuzz } from '../../bench/fuzz-frames.js'
 
 t.setTimeout(300_000)
 
@@ -20,15 +19,7 @@ t.test(`${FRAMES} generated frames over real sockets (seed ${SEED}): no crash, n
 
   const app = Fastify({ logger: false })
   t.teardown(() => app.close())
-  await app.register(kiteServer, { name: 'fuzzed', version: '1.0.0', authenticators: { custom: (ctx) => (ctx.authentication.key === 'ok' ? { username: 'ok' } : Promise.reject(new Error('no'))) } })
-  app.kite.handle('square', (req) => (req.args[0] as number) ** 2).disableAuthentication()
-  app.kite.handle('echo', (req) => req.args).disableAuthentication()
-  app.kite.handle('count', async (req) => {
-    const [n, cb] = req.args as [number, unknown]
-    if (typeof cb === 'function') for (let i = 0; i < Math.min(Number(n) || 0, 3); i++) cb(i)
-    return 'done'
-  }).disableAuthentication()
-  app.kite.handle('secret', () => 'secret')
+  await registerFuzzTarget(app)
   const url = `${await app.listen({ port: 0, host: '127.0.0.1' })}/kite`
 
   const started = Date.now()
