@@ -1,4 +1,5 @@
 import pg from 'pg'
+import { kiteError } from '../../../lib/errors.js'
 import { kiteFromWire, type KiteField, type KiteIdentity } from '../../../lib/protocol/kite.js'
 import { KiteListeners, queryFields } from './memory.js'
 import { toKeyPair, toRecord, type KeyPairRow, type KiteRow } from './rows.js'
@@ -59,16 +60,59 @@ const MIGRATIONS: ((s: string) => string)[] = [
     CREATE INDEX kite_updated_at_idx ON ${s}.kite (updated_at);`,
 ]
 
+/**
+ * Which tables the schema holds: `own` (made by our migrations, with a
+ * `migrations` table) or `go` (made by Go Kontrol's schema files: uuid ids,
+ * `kite.key_id` referencing `key.id`, timestamps stamped `now() at time zone 'utc'`).
+ */
+export type PostgresLayout = 'own' | 'go'
+
+/**
+ * Go Kontrol's KeyTTL: its cleaner deletes kite rows not refreshed for this
+ * long, and its updaters refresh a live kite's row at least every 60–70 s.
+ * On Go's tables a row this fresh is alive, whoever wrote it.
+ */
+export const GO_KEY_TTL_SECONDS = 90
+
+/** Go's columns, as its schema files make them (spec §7.7). */
+const GO_COLUMNS: Record<'kite' | 'key', Record<string, string>> = {
+  kite: {
+    username: 'text', environment: 'text', kitename: 'text', version: 'text', region: 'text', hostname: 'text',
+    id: 'uuid', url: 'text', created_at: 'timestamp with time zone', updated_at: 'timestamp with time zone', key_id: 'uuid',
+  },
+  key: { id: 'uuid', public: 'text', private: 'text', created_at: 'timestamp with time zone', deleted_at: 'timestamp with time zone' },
+}
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i
+const isUUID = (v: string): boolean => UUID.test(v)
+
+/**
+ * Go stamps rows with `now() at time zone 'utc'`: UTC wall-clock time, stored
+ * into a timestamptz as if it were the session's local time. On Go's tables
+ * every time we write or compare goes through the same expression, so that
+ * both Kontrols agree whatever the server's TimeZone is.
+ */
+const GO_NOW = "(now() AT TIME ZONE 'utc')"
+/** An instant (timestamptz expression) as Go would have stamped it. */
+const goStamp = (instant: string): string => `(${instant} AT TIME ZONE 'utc')`
+/** Milliseconds since the epoch of a column Go stamped (back from UTC wall-clock time). */
+const goMs = (column: string): string => `floor(extract(epoch FROM (${column} AT TIME ZONE current_setting('TimeZone'))) * 1000)::float8`
+
 /** Milliseconds since the epoch of a timestamptz column, as a float8 (which pg parses to a number). */
 const ms = (column: string): string => `floor(extract(epoch FROM ${column}) * 1000)::float8`
 const KITE_SELECT = `username, environment, kitename AS name, version, region, hostname, id, url, key_id, ${ms('updated_at')} AS updated_at`
 const KEY_SELECT = `id, public, private, ${ms('deleted_at')} AS deleted_at`
+const GO_KITE_SELECT = `username, environment, kitename AS name, version, region, hostname, id::text AS id, url, key_id::text AS key_id, ${goMs('updated_at')} AS updated_at`
+const GO_KEY_SELECT = `id::text AS id, public, private, ${goMs('deleted_at')} AS deleted_at`
 /** The NOTIFY payload for a kite row `r`: {action, kite, url}. */
 const eventJson = (action: KiteEvent['action'], r: string): string =>
   `json_build_object('action', '${action}', 'kite', json_build_object('username', ${r}.username, 'environment', ${r}.environment,
     'name', ${r}.kitename, 'version', ${r}.version, 'region', ${r}.region, 'hostname', ${r}.hostname, 'id', ${r}.id),
     'url', ${r}.url)::text`
 
+
+/** The SQL text of each storage operation. */
+type Statements = Record<'upsert' | 'touch' | 'remove' | 'get' | 'removeStale' | 'count' | 'addKeyPair' | 'getKeyPair' | 'getKeyPairByPublic' | 'listKeyPairs' | 'retireKeyPair', string>
 
 function parseEvent(payload: string): KiteEvent | null {
   let v: { action?: unknown; kite?: unknown; url?: unknown }
@@ -90,13 +134,26 @@ function parseEvent(payload: string): KiteEvent | null {
  * LISTEN connection: each event reaches each instance once, after the commit,
  * asynchronously. The LISTEN connection reconnects with backoff; events
  * sent while it is down are lost.
+ *
+ * On a schema laid out by Go Kontrol's schema files (see {@link PostgresLayout})
+ * it works on Go's tables as they are, beside a running Go Kontrol: no DDL,
+ * Go's column types and time stamps, and Go's liveness rule for rows it did
+ * not write itself (see {@link PostgresStorage.query} and {@link PostgresStorage.removeStale}).
  */
 export class PostgresStorage implements KontrolStorage {
   private readonly pool: pg.Pool
   private readonly schema: string
   private readonly channel: string
   private readonly listeners = new KiteListeners()
-  private readonly sql
+  private sql
+  private layoutFound: PostgresLayout = 'own'
+  /**
+   * Go layout only: the kites whose row this instance wrote last, with the
+   * updated_at it wrote (the server's text, for an exact comparison) and that
+   * time in ms. Lets removeStale delete our own dead kites at our bound
+   * without touching a row another Kontrol has refreshed since.
+   */
+  private readonly written = new Map<string, { at: string; ms: number }>()
   private listener: pg.Client | null = null
   /** The LISTEN connection attempt in flight (or the last one). */
   private connecting: Promise<void>
@@ -124,7 +181,7 @@ export class PostgresStorage implements KontrolStorage {
     })
     // An idle client losing its connection (PostgreSQL restarting) must not crash the process.
     this.pool.on('error', (err) => this.report(err, 'pool'))
-    this.sql = this.statements(`"${schema}"`)
+    this.sql = this.statements(`"${schema}"`, 'own')
     this.listening = this.connecting = this.connectListener()
     this.listening.catch(() => {}) // create() reports it; otherwise the retry loop handles it.
   }
@@ -142,15 +199,27 @@ export class PostgresStorage implements KontrolStorage {
     return storage
   }
 
+  /** The layout found by {@link PostgresStorage.migrate}: `own` (our migrations) or `go` (Go Kontrol's tables). */
+  get layout(): PostgresLayout {
+    return this.layoutFound
+  }
+
   /**
    * Applies the missing migrations in one transaction. The advisory lock
    * serialises Kontrols starting together; the later ones find nothing to do.
+   * A schema holding Go Kontrol's tables (and no `migrations` table of ours)
+   * is used as it is: its columns are checked, nothing is created or changed.
    */
   async migrate(): Promise<void> {
     const s = `"${this.schema}"`
     const client = await this.pool.connect()
     let failure: Error | undefined
     try {
+      if (await this.findGoLayout(client)) {
+        this.layoutFound = 'go'
+        this.sql = this.statements(s, 'go')
+        return
+      }
       await client.query('BEGIN')
       await client.query('SELECT pg_advisory_xact_lock(hashtext($1))', [`kontrol-migrations:${this.schema}`])
       await client.query(`CREATE SCHEMA IF NOT EXISTS ${s}`)
@@ -170,45 +239,100 @@ export class PostgresStorage implements KontrolStorage {
     }
   }
 
+  /** True when `id` cannot be in Go's uuid columns (so it is not there); always false on our own tables. */
+  private notGoId(id: string): boolean {
+    return this.layoutFound === 'go' && !isUUID(id)
+  }
+
+  /** Go layout: remembers the updated_at this instance wrote. */
+  private wrote(rows: { id: string; at: string; ms: number }[]): void {
+    for (const r of rows) this.written.set(r.id, { at: r.at, ms: r.ms })
+  }
+
   async upsert(kite: KiteIdentity, value: { url: string; keyId: string }): Promise<void> {
-    await this.pool.query({
-      name: 'kite_upsert',
+    if (this.notGoId(kite.id)) throw kiteError('KITE_ERR_KONTROL_INVALID', `kite id must be a UUID on Go Kontrol's tables: ${kite.id.slice(0, 64)}`)
+    if (this.notGoId(value.keyId)) throw kiteError('KITE_ERR_KONTROL_INVALID', `key id must be a UUID on Go Kontrol's tables: ${value.keyId.slice(0, 64)}`)
+    const { rows } = await this.pool.query<{ id: string; at: string; ms: number }>({
+      name: `kite_upsert_${this.layoutFound}`,
       text: this.sql.upsert,
       values: [kite.username, kite.environment, kite.name, kite.version, kite.region, kite.hostname, kite.id, value.url, value.keyId, this.channel],
     })
+    if (this.layoutFound === 'go') this.wrote(rows)
   }
 
   async touch(ids: readonly string[]): Promise<string[]> {
-    if (ids.length === 0) return []
-    const { rows } = await this.pool.query<{ id: string }>({ name: 'kite_touch', text: this.sql.touch, values: [ids] })
+    const valid = this.layoutFound === 'go' ? ids.filter(isUUID) : ids
+    if (valid.length === 0) return [...ids]
+    const { rows } = await this.pool.query<{ id: string; at: string; ms: number }>({ name: `kite_touch_${this.layoutFound}`, text: this.sql.touch, values: [valid] })
+    if (this.layoutFound === 'go') this.wrote(rows)
+    if (this.layoutFound === 'own') {
+      const found = new Set(rows.map((r) => r.id))
+      return ids.filter((id) => !found.has(id))
+    }
+    // Go's uuid ids come back in canonical (lowercase) form.
     const found = new Set(rows.map((r) => r.id))
-    return ids.filter((id) => !found.has(id))
+    return ids.filter((id) => !found.has(id.toLowerCase()))
   }
 
   async remove(id: string): Promise<KiteRecord | null> {
+    if (this.notGoId(id)) return null
+    this.written.delete(id.toLowerCase())
     const { rows } = await this.pool.query<KiteRow>(this.sql.remove, [id, this.channel])
     return rows.length === 0 ? null : toRecord(rows[0]!)
   }
 
   async get(id: string): Promise<KiteRecord | null> {
-    const { rows } = await this.pool.query<KiteRow>({ name: 'kite_get', text: this.sql.get, values: [id] })
+    if (this.notGoId(id)) return null
+    const { rows } = await this.pool.query<KiteRow>({ name: `kite_get_${this.layoutFound}`, text: this.sql.get, values: [id] })
     return rows.length === 0 ? null : toRecord(rows[0]!)
   }
 
+  /**
+   * Kites matching `q` refreshed since `freshSince`. On Go's tables a row
+   * refreshed within Go's KeyTTL (90 s) counts as fresh too, whatever
+   * `freshSince` says: Go Kontrol refreshes a live kite's row only every
+   * 60–70 s. Our own dead kites do not linger for that long, because the
+   * Kontrol that held them deletes their rows (removeStale).
+   */
   async query(q: ExactQuery, freshSince: number): Promise<KiteRecord[]> {
     const fields = queryFields(q)
+    if (q.id !== undefined && q.id !== '' && this.notGoId(q.id)) return []
     // Column names come from COLUMN, never from input; values are parameters.
     const where = fields.map(([f], i) => `${COLUMN[f]} = $${i + 1}`).join(' AND ')
+    const since = `to_timestamp($${fields.length + 1} / 1000.0)`
+    const fresh = this.layoutFound === 'go'
+      ? `updated_at >= least(${goStamp(since)}, ${GO_NOW} - interval '${GO_KEY_TTL_SECONDS} seconds')`
+      : `updated_at >= ${since}`
     const { rows } = await this.pool.query<KiteRow>({
-      name: `kite_query_${fields.map(([f]) => f).join('_')}`,
-      text: `SELECT ${KITE_SELECT} FROM "${this.schema}".kite WHERE ${where} AND updated_at >= to_timestamp($${fields.length + 1} / 1000.0)`,
+      name: `kite_query_${this.layoutFound}_${fields.map(([f]) => f).join('_')}`,
+      text: `SELECT ${this.layoutFound === 'go' ? GO_KITE_SELECT : KITE_SELECT} FROM "${this.schema}".kite WHERE ${where} AND ${fresh}`,
       values: [...fields.map(([, v]) => v), freshSince],
     })
     return rows.map(toRecord)
   }
 
+  /**
+   * Removes kites not refreshed since `olderThan`. On Go's tables that is
+   * narrowed to rows this instance wrote last (and nobody refreshed since),
+   * plus every row older than Go's KeyTTL (90 s), as Go's own cleaner does:
+   * a row Go Kontrol keeps alive is never removed, however old by our bound.
+   */
   async removeStale(olderThan: number): Promise<KiteRecord[]> {
-    const { rows } = await this.pool.query<KiteRow>(this.sql.removeStale, [olderThan, this.channel])
+    if (this.layoutFound !== 'go') {
+      const { rows } = await this.pool.query<KiteRow>(this.sql.removeStale, [olderThan, this.channel])
+      return rows.map(toRecord)
+    }
+    const ids: string[] = []
+    const at: string[] = []
+    for (const [id, w] of this.written) {
+      if (w.ms < olderThan) {
+        ids.push(id)
+        at.push(w.at)
+      }
+    }
+    const { rows } = await this.pool.query<KiteRow>(this.sql.removeStale, [ids, at, this.channel])
+    // Removed, or refreshed by another Kontrol since: either way no longer ours to remove.
+    for (const id of ids) this.written.delete(id)
     return rows.map(toRecord)
   }
 
@@ -218,10 +342,12 @@ export class PostgresStorage implements KontrolStorage {
   }
 
   async addKeyPair(pair: Omit<KeyPairRecord, 'deletedAt'>): Promise<void> {
+    if (this.notGoId(pair.id)) throw kiteError('KITE_ERR_KONTROL_INVALID', `key id must be a UUID on Go Kontrol's tables: ${pair.id.slice(0, 64)}`)
     await this.pool.query(this.sql.addKeyPair, [pair.id, pair.public, pair.private])
   }
 
   async getKeyPair(id: string): Promise<KeyPairRecord | null> {
+    if (this.notGoId(id)) return null
     const { rows } = await this.pool.query<KeyPairRow>(this.sql.getKeyPair, [id])
     return rows.length === 0 ? null : toKeyPair(rows[0]!)
   }
@@ -237,6 +363,7 @@ export class PostgresStorage implements KontrolStorage {
   }
 
   async retireKeyPair(id: string): Promise<void> {
+    if (this.notGoId(id)) return
     await this.pool.query(this.sql.retireKeyPair, [id])
   }
 
@@ -256,8 +383,47 @@ export class PostgresStorage implements KontrolStorage {
     await Promise.allSettled([listener?.end(), this.pool.end()])
   }
 
-  /** The statements' text for schema `s` (already quoted). */
-  private statements(s: string) {
+  /**
+   * True when the schema holds Go Kontrol's tables and no `migrations` table
+   * of ours; throws when it holds Go's tables with columns missing or changed.
+   */
+  private async findGoLayout(client: pg.PoolClient): Promise<boolean> {
+    const { rows } = await client.query<{ table: string; column: string; type: string }>(
+      `SELECT c.relname AS table, a.attname AS column, format_type(a.atttypid, NULL) AS type
+         FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid JOIN pg_namespace n ON n.oid = c.relnamespace
+        WHERE n.nspname = $1 AND c.relname IN ('key', 'kite', 'migrations') AND c.relkind IN ('r', 'p')
+          AND a.attnum > 0 AND NOT a.attisdropped`,
+      [this.schema],
+    )
+    const tables = new Map<string, Map<string, string>>()
+    for (const r of rows) {
+      if (!tables.has(r.table)) tables.set(r.table, new Map())
+      tables.get(r.table)!.set(r.column, r.type)
+    }
+    if (tables.has('migrations') || (!tables.has('kite') && !tables.has('key'))) return false
+    const problems: string[] = []
+    for (const table of ['key', 'kite'] as const) {
+      const have = tables.get(table)
+      if (have === undefined) {
+        problems.push(`table ${table} is missing`)
+        continue
+      }
+      for (const [column, type] of Object.entries(GO_COLUMNS[table])) {
+        const found = have.get(column)
+        if (found === undefined) problems.push(`${table}.${column} (${type}) is missing`)
+        else if (found !== type) problems.push(`${table}.${column} is ${found}, not ${type}`)
+      }
+    }
+    if (problems.length > 0) {
+      const hint = problems.some((p) => p.startsWith('kite.key_id')) ? "; apply Go Kontrol's 003-migration SQL first" : ''
+      throw new Error(`schema "${this.schema}" has Go Kontrol's tables but not as its schema files make them: ${problems.join(', ')}${hint}`)
+    }
+    return true
+  }
+
+  /** The statements' text for schema `s` (already quoted), for our own tables or Go's. */
+  private statements(s: string, layout: PostgresLayout): Statements {
+    if (layout === 'go') return this.goStatements(s)
     return {
       upsert: `WITH k AS (
           INSERT INTO ${s}.kite (username, environment, kitename, version, region, hostname, id, url, key_id)
@@ -279,6 +445,43 @@ export class PostgresStorage implements KontrolStorage {
       getKeyPairByPublic: `SELECT ${KEY_SELECT} FROM ${s}.key WHERE ${TRIM_PUBLIC} = $1`,
       listKeyPairs: `SELECT ${KEY_SELECT} FROM ${s}.key ORDER BY created_at, id`,
       retireKeyPair: `UPDATE ${s}.key SET deleted_at = now() WHERE id = $1 AND deleted_at IS NULL`,
+    }
+  }
+
+  /**
+   * The same statements on Go Kontrol's tables: uuid columns, times stamped
+   * as Go stamps them (GO_NOW), updated_at returned by writes so that
+   * removeStale can tell our rows from rows refreshed by others.
+   */
+  private goStatements(s: string): Statements {
+    const written = `k.id::text AS id, k.updated_at::text AS at, ${goMs('k.updated_at')} AS ms`
+    return {
+      upsert: `WITH k AS (
+          INSERT INTO ${s}.kite (username, environment, kitename, version, region, hostname, id, url, key_id, created_at, updated_at)
+          VALUES ($1, $2, $3, $4, $5, $6, $7::uuid, $8, $9::uuid, ${GO_NOW}, ${GO_NOW})
+          ON CONFLICT (id) DO UPDATE SET username = EXCLUDED.username, environment = EXCLUDED.environment,
+            kitename = EXCLUDED.kitename, version = EXCLUDED.version, region = EXCLUDED.region,
+            hostname = EXCLUDED.hostname, url = EXCLUDED.url, key_id = EXCLUDED.key_id, updated_at = ${GO_NOW}
+          RETURNING *)
+        SELECT ${written}, pg_notify($10, ${eventJson('REGISTER', 'k')}) FROM k`,
+      touch: `WITH k AS (UPDATE ${s}.kite SET updated_at = ${GO_NOW} WHERE id = ANY($1::uuid[]) RETURNING id, updated_at)
+        SELECT ${written} FROM k`,
+      remove: `WITH k AS (DELETE FROM ${s}.kite WHERE id = $1::uuid RETURNING *)
+        SELECT ${GO_KITE_SELECT}, pg_notify($2, ${eventJson('DEREGISTER', 'k')}) FROM k`,
+      get: `SELECT ${GO_KITE_SELECT} FROM ${s}.kite WHERE id = $1::uuid`,
+      // $1/$2: the ids this instance wrote last and the updated_at it wrote; a row refreshed since by
+      // anyone is kept. Rows past Go's KeyTTL go as Go's cleaner would remove them.
+      removeStale: `WITH k AS (DELETE FROM ${s}.kite t
+          WHERE t.updated_at < ${GO_NOW} - interval '${GO_KEY_TTL_SECONDS} seconds'
+             OR EXISTS (SELECT 1 FROM unnest($1::uuid[], $2::timestamptz[]) AS m(id, at) WHERE m.id = t.id AND t.updated_at <= m.at)
+          RETURNING t.*)
+        SELECT ${GO_KITE_SELECT}, pg_notify($3, ${eventJson('DEREGISTER', 'k')}) FROM k`,
+      count: `SELECT count(*)::int AS n FROM ${s}.kite`,
+      addKeyPair: `INSERT INTO ${s}.key (id, public, private) VALUES ($1::uuid, $2, $3)`,
+      getKeyPair: `SELECT ${GO_KEY_SELECT} FROM ${s}.key WHERE id = $1::uuid`,
+      getKeyPairByPublic: `SELECT ${GO_KEY_SELECT} FROM ${s}.key WHERE ${TRIM_PUBLIC} = $1`,
+      listKeyPairs: `SELECT ${GO_KEY_SELECT} FROM ${s}.key ORDER BY created_at, id`,
+      retireKeyPair: `UPDATE ${s}.key SET deleted_at = ${GO_NOW} WHERE id = $1::uuid AND deleted_at IS NULL`,
     }
   }
 
