@@ -2,12 +2,16 @@ import t from 'tap'
 import { KiteClient } from '../../lib/client/client.js'
 import type { GetKitesResult, KiteEventMessage } from '../../lib/protocol/kontrol.js'
 import { eventually, startKontrol, startRegisteredKite } from '../helpers/kontrol.js'
+import { goKontrolDatabase } from '../helpers/go-kontrol.js'
 import { freshSchemaURL } from '../helpers/postgres.js'
+import type { PostgresLayout, PostgresStorage } from '../../plugins/kontrol/storage/postgres.js'
 
-t.test('two Kontrols on one PostgreSQL database', async (t) => {
-  const storage = freshSchemaURL(t, 'kite_cluster')
+/** Two Kontrols of ours on one database; `database` gives its storage URL. */
+async function twoKontrols(t: Tap.Test, layout: PostgresLayout, database: () => Promise<string>): Promise<void> {
+  const storage = await database()
   const a = await startKontrol(t, { storage })
   const b = await startKontrol(t, { storage })
+  t.same([a, b].map((k) => (k.app.kontrol.storage as PostgresStorage).layout), [layout, layout], `both on the ${layout} layout`)
   t.equal(b.app.kontrol.keys.current.id, a.app.kontrol.keys.current.id, 'the second Kontrol uses the key pair the first one stored')
 
   const watcher = new KiteClient(b.url, { auth: { type: 'kiteKey', key: b.kiteKey('bob') }, kite: { name: 'watcher', username: 'bob' } })
@@ -36,4 +40,16 @@ t.test('two Kontrols on one PostgreSQL database', async (t) => {
   t.teardown(() => client.close())
   await client.connect()
   t.equal(await client.tell('secret'), 'hello bob', "B's token works at the kite")
-})
+}
+
+declare global {
+  // eslint-disable-next-line @typescript-eslint/no-namespace
+  namespace Tap {
+    type Test = import('tap').Test
+  }
+}
+
+t.test('two Kontrols on one PostgreSQL database', (t) => twoKontrols(t, 'own', async () => freshSchemaURL(t, 'kite_cluster')))
+
+t.test("two Kontrols on one PostgreSQL database laid out by Go Kontrol's schema files", (t) =>
+  twoKontrols(t, 'go', async () => (await goKontrolDatabase(t, { timezone: 'Asia/Tokyo' })).url))
