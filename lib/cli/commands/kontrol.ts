@@ -26,7 +26,8 @@ function registrationPolicy(mode: string): MachineAuthenticate | undefined {
 export const kontrolCommand: Command = {
   name: 'kontrol',
   summary: 'run a Kontrol (registry and token authority)',
-  usage: `kite kontrol [--port P] [--host H] [--postgres URL] [--username U] [--registration local|none|any] [--json]
+  usage: `kite kontrol [--port P] [--host H] [--postgres URL] [--username U] [--publickeyfile F --privatekeyfile F]
+             [--kontrol-url URL] [--registration local|none|any] [--json]
 
 Starts a Kontrol. Kites and key pairs live in $KITE_HOME/kontrol.db (SQLite) unless
 --postgres names a database (several Kontrols can share one). The first start creates
@@ -35,8 +36,14 @@ so kites on this machine (Go kites too) register at once.
 
   --port P            port (default 4000; 0 picks a free one)
   --host H            address (default 127.0.0.1)
-  --postgres URL      PostgreSQL storage, e.g. postgres://user@host:5432/db
-  --username U        Kontrol's username, the issuer of its keys (default: this OS user)
+  --postgres URL      PostgreSQL storage, e.g. postgres://user@host:5432/db; a database
+                      made by Go Kontrol's schema files is used as it is (schema kite)
+  --username U        Kontrol's username, the issuer of its keys (default: this OS user);
+                      beside a Go Kontrol, give Go's (its -username)
+  --publickeyfile F   the key pair's PEM files (default: $KONTROL_PUBLICKEYFILE and
+  --privatekeyfile F  $KONTROL_PRIVATEKEYFILE, as Go Kontrol reads them; else the newest
+                      pair in storage, else a new one)
+  --kontrol-url URL   the URL written into the kite.keys it issues (default: its own)
   --registration M    who may get a kite.key with "kite register": local (default: this
                       machine only), none, or any (the username is only claimed!)
   --json              print {url, publicKey, kiteKeyPath} as JSON`,
@@ -46,6 +53,9 @@ so kites on this machine (Go kites too) register at once.
       host: { type: 'string' },
       postgres: { type: 'string' },
       username: { type: 'string' },
+      publickeyfile: { type: 'string' },
+      privatekeyfile: { type: 'string' },
+      'kontrol-url': { type: 'string' },
       registration: { type: 'string' },
       json: { type: 'boolean' },
     })
@@ -57,8 +67,13 @@ so kites on this machine (Go kites too) register at once.
     const app = Fastify({ logger: { level: env.KITE_LOG_LEVEL?.toLowerCase() === 'debug' ? 'debug' : 'warn', stream: process.stderr }, return503OnClosing: false })
     await app.register(kiteServer, { name: 'kontrol', version: '0.0.1', username })
     await app.register(kiteAuth, { kiteKey: false })
+    const publicKeyFile = values.publickeyfile ?? (env.KONTROL_PUBLICKEYFILE || undefined)
+    const privateKeyFile = values.privatekeyfile ?? (env.KONTROL_PRIVATEKEYFILE || undefined)
+    if ((publicKeyFile === undefined) !== (privateKeyFile === undefined)) throw new UsageError('give both key files (--publickeyfile and --privatekeyfile, or KONTROL_PUBLICKEYFILE and KONTROL_PRIVATEKEYFILE), or neither')
     await app.register(kontrol, {
       storage: values.postgres ?? `sqlite:${join(home, 'kontrol.db')}`,
+      keyPair: { publicKeyFile, privateKeyFile },
+      kontrolURL: values['kontrol-url'],
       machineAuthenticate: registrationPolicy(values.registration ?? 'local'),
     })
     await app.listen({ port, host: values.host ?? '127.0.0.1' })
