@@ -9,7 +9,7 @@ import { addKontrolMethods, type MachineAuthenticate } from './methods.js'
 import { Registry } from './registry.js'
 import { KontrolService } from './service.js'
 import { openStorage } from './storage/index.js'
-import type { KontrolStorage } from './storage/storage.js'
+import type { KeyPairRecord, KontrolStorage } from './storage/storage.js'
 import { TokenIssuer, type JwtSign } from './tokens.js'
 
 /** Options of the kontrol plugin. */
@@ -32,6 +32,8 @@ export interface KontrolOptions {
   tokenLeeway?: number
   /** Enables `registerMachine`: must throw unless the caller may get a kite.key for its claimed username. */
   machineAuthenticate?: MachineAuthenticate
+  /** Milliseconds between re-reads of the stored key pairs, so that pairs other Kontrols add are trusted. Default 10000. */
+  keyRefreshInterval?: number
   clock?: () => number
 }
 
@@ -51,6 +53,9 @@ declare module 'fastify' {
     kontrol: KontrolDecorator
   }
 }
+
+/** How often stored key pairs are re-read, to trust pairs other Kontrols added. */
+const KEY_REFRESH_MS = 10_000
 
 function seconds(v: number | undefined, fallback: number, name: string): number {
   const x = v ?? fallback
@@ -74,7 +79,14 @@ async function kontrolPlugin(app: FastifyInstance, o: KontrolOptions): Promise<v
   )
   // Kontrol trusts every pair it ever had (retired ones too), so kite.keys of a retired pair can register and be renewed.
   const issuer = app.kite.identity.username
-  for (const pair of keys.all()) app.kiteAuth.addTrustedKey({ publicKey: pair.public, issuer })
+  const trust = (pair: KeyPairRecord): void => app.kiteAuth.addTrustedKey({ publicKey: pair.public, issuer })
+  keys.all().forEach(trust)
+  // Pairs another Kontrol adds later (Go Kontrol restarted with new key files) are trusted too, as Go's Verify does.
+  const keyRefresh = setInterval(() => {
+    keys.refresh().then((added) => added.forEach(trust), (err: Error) => app.log.warn({ err: err.message }, 'kontrol: cannot re-read key pairs'))
+  }, seconds(o.keyRefreshInterval, KEY_REFRESH_MS, 'keyRefreshInterval'))
+  keyRefresh.unref()
+  app.addHook('onClose', async () => clearInterval(keyRefresh))
 
   await app.register(fastifyJwt, { namespace: 'kontrol', secret: { private: keys.current.private, public: keys.current.public }, sign: { algorithm: 'RS256' } })
   const jwt = (app.jwt as unknown as Record<string, { sign: JwtSign }>).kontrol!

@@ -1,4 +1,4 @@
-import { generateKeyPairSync, randomUUID } from 'node:crypto'
+import { createPrivateKey, generateKeyPairSync, randomUUID } from 'node:crypto'
 import { readFile } from 'node:fs/promises'
 import type { FastifyBaseLogger } from 'fastify'
 import { keyFingerprint } from '../kite-auth/trusted-keys.js'
@@ -21,6 +21,21 @@ function generatePair(): { public: string; private: string } {
 const RECHECK_MS = 10_000
 
 /**
+ * True when a stored pair can sign and verify: an RSA public key and a
+ * readable private key. Go Kontrol may store a placeholder pair
+ * (`kontrol-self`) for its own registration; such pairs are skipped.
+ */
+function usable(pair: { public: string; private: string }): boolean {
+  try {
+    keyFingerprint(pair.public)
+    createPrivateKey(pair.private)
+    return true
+  } catch {
+    return false
+  }
+}
+
+/**
  * Kontrol's RS256 key pairs. The current pair signs new kite.keys and
  * tokens; retired pairs stay readable so that their kite.keys can be
  * recognised and re-issued (spec §7.6).
@@ -31,6 +46,8 @@ export class KontrolKeys {
   private checkedAt = new Map<string, number>()
   /** Key-material fingerprint → pair id, computed once per pair. */
   private idByFingerprint = new Map<string, string>()
+  /** Ids of stored pairs that cannot sign (placeholders): treated as unknown. */
+  private unusable = new Set<string>()
 
   private constructor(
     private readonly storage: KontrolStorage,
@@ -52,7 +69,7 @@ export class KontrolKeys {
         await storage.addKeyPair(current)
       }
     } else {
-      const live = (await storage.listKeyPairs()).filter((k) => k.deletedAt === null)
+      const live = (await storage.listKeyPairs()).filter((k) => k.deletedAt === null && usable(k))
       current = live.at(-1) ?? null
       if (current === null) {
         current = { id: randomUUID(), ...generatePair(), deletedAt: null }
@@ -65,9 +82,32 @@ export class KontrolKeys {
     return keys
   }
 
-  private remember(pair: KeyPairRecord): void {
-    if (!this.byId.has(pair.id)) this.idByFingerprint.set(keyFingerprint(pair.public), pair.id)
+  /** Keeps a stored pair; false (and logged once) when it cannot sign. */
+  private remember(pair: KeyPairRecord): boolean {
+    if (this.unusable.has(pair.id)) return false
+    if (!this.byId.has(pair.id)) {
+      if (!usable(pair)) {
+        this.unusable.add(pair.id)
+        this.log.warn({ keyId: pair.id }, 'kontrol: a stored key pair is not an RSA key pair; ignored')
+        return false
+      }
+      this.idByFingerprint.set(keyFingerprint(pair.public), pair.id)
+    }
     this.byId.set(pair.id, pair)
+    return true
+  }
+
+  /**
+   * Reads every stored pair again; returns the ones not known before (added
+   * by another Kontrol, Go's included), so that they can be trusted.
+   */
+  async refresh(): Promise<KeyPairRecord[]> {
+    const added: KeyPairRecord[] = []
+    for (const k of await this.storage.listKeyPairs()) {
+      const known = this.byId.has(k.id)
+      if (this.remember(k) && !known) added.push(k)
+    }
+    return added
   }
 
   /** Every pair known (retired ones too), for trust. */
@@ -77,12 +117,13 @@ export class KontrolKeys {
 
   /** The pair with this id; reads storage for pairs another Kontrol added. */
   async get(id: string): Promise<KeyPairRecord | null> {
+    if (this.unusable.has(id)) return null
     const known = this.byId.get(id)
     // A retired pair stays retired; a live one is re-read now and then, in case another Kontrol retired it.
     if (known !== undefined && (known.deletedAt !== null || Date.now() - (this.checkedAt.get(id) ?? 0) < RECHECK_MS)) return known
     const stored = await this.storage.getKeyPair(id)
     if (stored !== null) {
-      this.remember(stored)
+      if (!this.remember(stored)) return null
       this.checkedAt.set(id, Date.now())
     }
     return stored ?? known ?? null
@@ -99,7 +140,7 @@ export class KontrolKeys {
     const known = this.idByFingerprint.get(fingerprint)
     if (known !== undefined) return (await this.get(known)) ?? this.byId.get(known)!
     const stored = await this.storage.getKeyPairByPublic(pem.trim())
-    if (stored !== null) this.remember(stored)
+    if (stored !== null && !this.remember(stored)) return null
     return stored
   }
 

@@ -174,7 +174,12 @@ t.test("rows written as Go writes them: found, with tokens signed by the pair of
   const retired = await goKeyPair(go)
   await go.deleteKey(retired.id)
   const current = await goKeyPair(go)
-  const app = await startOurs(t, db.url, { keyPair: { publicKey: current.publicKey, privateKey: current.privateKey } })
+  // Go Kontrol's own registration when it has no pair of its own: a placeholder pair, which cannot sign.
+  const placeholder = randomUUID()
+  await go.addKey(placeholder, 'kontrol-self', 'kontrol-self')
+  const goSelf = goKite({ username: GO_USER, name: 'kontrol', version: '0.0.1' })
+  await go.upsert(goSelf, 'http://127.0.0.1:4000/kite', placeholder)
+  const app = await startOurs(t, db.url, { keyPair: { publicKey: current.publicKey, privateKey: current.privateKey }, keyRefreshInterval: 200 })
 
   // A kite that registered with Go Kontrol under the previous pair: it trusts only that pair's key for issuer koding.
   const fs = Fastify({ logger: quiet })
@@ -206,6 +211,17 @@ t.test("rows written as Go writes them: found, with tokens signed by the pair of
 
   const [old] = await kitesOf(bob, { username: 'carol', name: 'old' })
   t.equal(verifyAsGoKite(old!.token, current.publicKey, GO_USER, onRetired), 'bob', 'a row whose pair Go retired gets a token of the current pair (as getOrUpdateKeyID)')
+  const [self] = await kitesOf(bob, { username: GO_USER, name: 'kontrol' })
+  t.equal(verifyAsGoKite(self!.token, current.publicKey, GO_USER, goSelf), 'bob', "Go Kontrol's own row, on its placeholder pair, gets a token of the current pair")
+
+  // Go Kontrol restarts with new key files: kites holding its new kite.keys register with ours too.
+  const next = await goKeyPair(go)
+  const erin = new KiteClient(app.kontrol.url, { auth: { type: 'kiteKey', key: next.kiteKey('erin') }, kite: { name: 'erin', username: 'erin', environment: 'prod' } })
+  t.teardown(() => erin.close())
+  await erin.connect()
+  await eventually(async () => erin.tell('register', { url: 'http://127.0.0.1:6/kite' }).then(() => true, () => false), 5000)
+  const [erinRow] = await go.get({ username: 'erin' })
+  t.equal(erinRow?.keyId, next.id, "a pair Go stored after ours started is trusted, and its kites' rows carry its id")
 })
 
 t.test('liveness across both Kontrols', async (t) => {

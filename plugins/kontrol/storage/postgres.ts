@@ -304,7 +304,7 @@ export class PostgresStorage implements KontrolStorage {
       ? `updated_at >= least(${goStamp(since)}, ${GO_NOW} - interval '${GO_KEY_TTL_SECONDS} seconds')`
       : `updated_at >= ${since}`
     const { rows } = await this.pool.query<KiteRow>({
-      name: `kite_query_${this.layoutFound}_${fields.map(([f]) => f).join('_')}`,
+      name: `kite_query_${this.layoutFound}_${fields.map(([f]) => f[0]).join('')}`, // u, e, n, v, r, h, i: one letter per field
       text: `SELECT ${this.layoutFound === 'go' ? GO_KITE_SELECT : KITE_SELECT} FROM "${this.schema}".kite WHERE ${where} AND ${fresh}`,
       values: [...fields.map(([, v]) => v), freshSince],
     })
