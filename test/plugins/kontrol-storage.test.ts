@@ -1,12 +1,14 @@
-import { randomBytes } from 'node:crypto'
+import { createHash, randomBytes } from 'node:crypto'
 import { join } from 'node:path'
 import pg from 'pg'
 import t, { type Test } from 'tap'
 import { KITE_FIELDS, type KiteIdentity } from '../../lib/protocol/kite.js'
 import {
   MemoryStorage, PostgresStorage, SqliteStorage, openStorage,
-  type ExactQuery, type KiteEvent, type KontrolStorage, type PostgresStorageOptions,
+  type ExactQuery, type KeyPairRecord, type KiteEvent, type KontrolStorage, type PostgresStorageOptions,
 } from '../../plugins/kontrol/storage/index.js'
+
+import { goKontrolDatabase, sql as goSQL } from '../helpers/go-kontrol.js'
 
 const PG_URL = process.env.KITE_TEST_POSTGRES ?? 'postgres://postgres@127.0.0.1:5432/test'
 
@@ -66,9 +68,11 @@ function handles(): number {
   return process.getActiveResourcesInfo().filter((r) => r === 'TCPSocketWrap' || r === 'Timeout').length
 }
 
-function kite(id: string, over: Partial<KiteIdentity> = {}): KiteIdentity {
+function kiteNamed(id: string, over: Partial<KiteIdentity> = {}): KiteIdentity {
   return { username: 'alice', environment: 'prod', name: 'math', version: '1.0.0', region: 'eu', hostname: 'h1', id, ...over }
 }
+
+const kite = kiteNamed
 
 /**
  * 64 kites whose fields take one of two values each, one the other's prefix
@@ -83,8 +87,8 @@ const POOLS: Record<Exclude<keyof KiteIdentity, 'id'>, [string, string]> = {
   region: ['eu', 'europe'],
   hostname: ['h1', 'h10'],
 }
-const FIXTURE: KiteIdentity[] = Array.from({ length: 64 }, (_, i) => {
-  const k = kite(`k${i}`)
+const FIXTURE_NAMES: KiteIdentity[] = Array.from({ length: 64 }, (_, i) => {
+  const k = kiteNamed(`k${i}`)
   Object.entries(POOLS).forEach(([field, pool], bit) => {
     k[field as keyof typeof POOLS] = pool[(i >> bit) & 1]!
   })
@@ -94,17 +98,31 @@ const FIXTURE: KiteIdentity[] = Array.from({ length: 64 }, (_, i) => {
 type Factory = (t: Test) => Promise<KontrolStorage>
 
 /** The behaviour every KontrolStorage must have. */
-function contract(name: string, open: Factory, o: { syncEvents: boolean; skip: string | false }): void {
+interface ContractOptions {
+  syncEvents: boolean
+  skip: string | false
+  /** Maps the names used below to the ids the backend takes (UUIDs on Go Kontrol's tables). */
+  id?: (name: string) => string
+  /** Go Kontrol's tables: a row refreshed within Go's KeyTTL (90 s) stays fresh whatever freshSince says. */
+  goKeyTTL?: boolean
+}
+
+function contract(name: string, open: Factory, o: ContractOptions): void {
+  const id = o.id ?? ((n: string): string => n)
+  const FIXTURE = FIXTURE_NAMES.map((k) => ({ ...k, id: id(k.id) }))
+  const kite = (n: string, over: Partial<KiteIdentity> = {}): KiteIdentity => kiteNamed(id(n), over)
+  const key1 = id('key1')
+  const key2 = id('key2')
   t.test(`${name}: upsert, get, and exact queries on any subset of fields`, { skip: o.skip }, async (t) => {
     const s = await open(t)
-    for (const k of FIXTURE) await s.upsert(k, { url: `ws://${k.id}/kite`, keyId: 'key1' })
+    for (const k of FIXTURE) await s.upsert(k, { url: `ws://${k.id}/kite`, keyId: key1 })
     t.equal(await s.count(), FIXTURE.length)
-    const got = await s.get('k5')
+    const got = await s.get(id('k5'))
     t.same(got?.kite, FIXTURE[5])
-    t.equal(got?.url, 'ws://k5/kite')
-    t.equal(got?.keyId, 'key1')
+    t.equal(got?.url, `ws://${id('k5')}/kite`)
+    t.equal(got?.keyId, key1)
     t.ok(Math.abs(got!.updatedAt - Date.now()) < 60_000, 'updatedAt is ms since the epoch')
-    t.equal(await s.get('k'), null, 'no prefix match on id')
+    t.equal(await s.get(id('k')), null, 'no prefix match on id')
 
     let failures = 0
     for (let mask = 1; mask < 1 << KITE_FIELDS.length; mask++) {
@@ -122,61 +140,62 @@ function contract(name: string, open: Factory, o: { syncEvents: boolean; skip: s
     t.equal(failures, 0, 'all 127 field subsets match exactly')
     t.same((await s.query({ region: 'eu' }, 0)).length, 32, "region 'eu' does not match 'europe'")
     t.same((await s.query({ hostname: 'h' }, 0)), [], 'no prefix match on hostname')
-    t.same((await s.query({ id: 'k1' }, 0)).map((r) => r.kite.id), ['k1'], "id 'k1' does not match 'k10'")
+    t.same((await s.query({ id: id('k1') }, 0)).map((r) => r.kite.id), [id('k1')], "id 'k1' does not match 'k10'")
     t.same((await s.query({ username: 'ALICE' }, 0)), [], 'case-sensitive')
     t.same((await s.query({ username: 'alice', name: '' }, 0)).length, 32, 'empty fields are ignored')
   })
 
   t.test(`${name}: upsert of the same id replaces it`, { skip: o.skip }, async (t) => {
     const s = await open(t)
-    await s.upsert(kite('a'), { url: 'ws://one/kite', keyId: 'key1' })
-    await s.upsert(kite('a', { version: '2.0.0', hostname: 'h2' }), { url: 'ws://two/kite', keyId: 'key2' })
+    await s.upsert(kite('a'), { url: 'ws://one/kite', keyId: key1 })
+    await s.upsert(kite('a', { version: '2.0.0', hostname: 'h2' }), { url: 'ws://two/kite', keyId: key2 })
     t.equal(await s.count(), 1)
-    const r = await s.get('a')
-    t.same([r?.url, r?.keyId, r?.kite.version, r?.kite.hostname], ['ws://two/kite', 'key2', '2.0.0', 'h2'])
+    const r = await s.get(id('a'))
+    t.same([r?.url, r?.keyId, r?.kite.version, r?.kite.hostname], ['ws://two/kite', key2, '2.0.0', 'h2'])
     t.same(await s.query({ version: '1.0.0' }, 0), [], 'the old values are not found any more')
     t.equal((await s.query({ hostname: 'h2' }, 0)).length, 1)
   })
 
   t.test(`${name}: touch refreshes and returns the missing ids`, { skip: o.skip }, async (t) => {
     const s = await open(t)
-    await s.upsert(kite('a'), { url: 'ws://a/kite', keyId: 'key1' })
-    await s.upsert(kite('b'), { url: 'ws://b/kite', keyId: 'key1' })
-    const before = (await s.get('a'))!.updatedAt
+    await s.upsert(kite('a'), { url: 'ws://a/kite', keyId: key1 })
+    await s.upsert(kite('b'), { url: 'ws://b/kite', keyId: key1 })
+    const before = (await s.get(id('a')))!.updatedAt
     await delay(5) // the clock must move for updatedAt to
-    t.same(await s.touch(['a', 'ghost', 'b']), ['ghost'])
-    t.ok((await s.get('a'))!.updatedAt > before, 'updatedAt moved forward')
+    t.same(await s.touch([id('a'), id('ghost'), id('b')]), [id('ghost')])
+    t.ok((await s.get(id('a')))!.updatedAt > before, 'updatedAt moved forward')
     t.same(await s.touch([]), [])
-    t.same(await s.touch(['x', 'y']), ['x', 'y'])
+    t.same(await s.touch([id('x'), id('y')]), [id('x'), id('y')])
   })
 
   t.test(`${name}: freshness and removeStale`, { skip: o.skip }, async (t) => {
     const s = await open(t)
-    await s.upsert(kite('a'), { url: 'ws://a/kite', keyId: 'key1' })
-    const a = (await s.get('a'))!
-    t.equal((await s.query({ id: 'a' }, a.updatedAt)).length, 1, 'refreshed at freshSince counts as fresh')
-    t.same(await s.query({ id: 'a' }, a.updatedAt + 1), [], 'older than freshSince is excluded')
+    await s.upsert(kite('a'), { url: 'ws://a/kite', keyId: key1 })
+    const a = (await s.get(id('a')))!
+    t.equal((await s.query({ id: id('a') }, a.updatedAt)).length, 1, 'refreshed at freshSince counts as fresh')
+    if (o.goKeyTTL === true) t.equal((await s.query({ id: id('a') }, a.updatedAt + 1)).length, 1, "on Go's tables a row within KeyTTL stays fresh")
+    else t.same(await s.query({ id: id('a') }, a.updatedAt + 1), [], 'older than freshSince is excluded')
     await delay(5)
-    await s.upsert(kite('b'), { url: 'ws://b/kite', keyId: 'key1' })
-    const b = (await s.get('b'))!
+    await s.upsert(kite('b'), { url: 'ws://b/kite', keyId: key1 })
+    const b = (await s.get(id('b')))!
     t.ok(b.updatedAt > a.updatedAt)
     t.same(await s.removeStale(0), [], 'nothing older than the epoch')
     const gone = await s.removeStale(b.updatedAt)
     t.same(gone.map((r) => [r.kite, r.url]), [[kite('a'), 'ws://a/kite']], 'returns the stale kites')
-    t.equal(await s.get('a'), null)
-    t.ok(await s.get('b'))
+    t.equal(await s.get(id('a')), null)
+    t.ok(await s.get(id('b')))
     t.equal(await s.count(), 1)
   })
 
   t.test(`${name}: remove and count`, { skip: o.skip }, async (t) => {
     const s = await open(t)
     t.equal(await s.count(), 0)
-    await s.upsert(kite('a'), { url: 'ws://a/kite', keyId: 'key1' })
-    await s.upsert(kite('b'), { url: 'ws://b/kite', keyId: 'key1' })
-    const r = await s.remove('a')
-    t.same([r?.kite, r?.url, r?.keyId], [kite('a'), 'ws://a/kite', 'key1'])
-    t.equal(await s.remove('a'), null, 'a second remove finds nothing')
-    t.equal(await s.get('a'), null)
+    await s.upsert(kite('a'), { url: 'ws://a/kite', keyId: key1 })
+    await s.upsert(kite('b'), { url: 'ws://b/kite', keyId: key1 })
+    const r = await s.remove(id('a'))
+    t.same([r?.kite, r?.url, r?.keyId], [kite('a'), 'ws://a/kite', key1])
+    t.equal(await s.remove(id('a')), null, 'a second remove finds nothing')
+    t.equal(await s.get(id('a')), null)
     t.equal(await s.count(), 1)
   })
 
@@ -190,30 +209,31 @@ function contract(name: string, open: Factory, o: { syncEvents: boolean; skip: s
     const s = await open(t)
     const pem = (n: string): string => `-----BEGIN PUBLIC KEY-----\nMIIB${n}\n-----END PUBLIC KEY-----\n`
     // Ids in the opposite order of creation, so "oldest first" is not "by id".
-    const first = { id: 'z-key', public: pem('first'), private: 'private-1' }
-    const second = { id: 'a-key', public: pem('second'), private: 'private-2' }
+    const first = { id: id('z-key'), public: pem('first'), private: 'private-1' }
+    const second = { id: id('a-key'), public: pem('second'), private: 'private-2' }
     await s.addKeyPair(first)
     await delay(2)
     await s.addKeyPair(second)
-    t.same(await s.getKeyPair('z-key'), { ...first, deletedAt: null }, 'stored exactly as given')
+    t.same(await s.getKeyPair(id('z-key')), { ...first, deletedAt: null }, 'stored exactly as given')
     t.same(await s.getKeyPairByPublic(`  ${first.public.trim()}\r\n\n`), { ...first, deletedAt: null }, 'public keys compare trimmed')
-    t.equal(await s.getKeyPair('nope'), null)
+    t.equal(await s.getKeyPair(id('nope')), null)
     t.equal(await s.getKeyPairByPublic(pem('nope')), null)
-    t.same((await s.listKeyPairs()).map((k) => k.id), ['z-key', 'a-key'], 'oldest first')
+    const mine = (pairs: { id: string }[]): typeof pairs => pairs.filter((k) => k.id === first.id || k.id === second.id)
+    t.same(mine(await s.listKeyPairs()).map((k) => k.id), [id('z-key'), id('a-key')], 'oldest first')
     await t.rejects(s.addKeyPair({ ...first, public: pem('third') }), 'a duplicate id rejects')
-    await t.rejects(s.addKeyPair({ id: 'other', public: `\n${first.public}`, private: 'p' }), 'a duplicate public key rejects')
+    await t.rejects(s.addKeyPair({ id: id('other'), public: `\n${first.public}`, private: 'p' }), 'a duplicate public key rejects')
 
-    await s.retireKeyPair('z-key')
-    const retired = (await s.getKeyPair('z-key'))!
+    await s.retireKeyPair(id('z-key'))
+    const retired = (await s.getKeyPair(id('z-key')))!
     t.equal(typeof retired.deletedAt, 'number')
     t.ok(Math.abs(retired.deletedAt! - Date.now()) < 60_000, 'deletedAt is ms since the epoch')
     t.same({ ...retired, deletedAt: null }, { ...first, deletedAt: null }, 'a retired pair stays readable')
     t.equal((await s.getKeyPairByPublic(first.public))?.deletedAt, retired.deletedAt)
     await delay(2)
-    await s.retireKeyPair('z-key')
-    t.equal((await s.getKeyPair('z-key'))!.deletedAt, retired.deletedAt, 'retiring twice keeps the first time')
-    await s.retireKeyPair('nope')
-    t.same((await s.listKeyPairs()).map((k) => [k.id, k.deletedAt === null]), [['z-key', false], ['a-key', true]])
+    await s.retireKeyPair(id('z-key'))
+    t.equal((await s.getKeyPair(id('z-key')))!.deletedAt, retired.deletedAt, 'retiring twice keeps the first time')
+    await s.retireKeyPair(id('nope'))
+    t.same(mine(await s.listKeyPairs()).map((k) => [k.id, (k as KeyPairRecord).deletedAt === null]), [[id('z-key'), false], [id('a-key'), true]])
   })
 
   t.test(`${name}: events`, { skip: o.skip }, async (t) => {
@@ -225,24 +245,24 @@ function contract(name: string, open: Factory, o: { syncEvents: boolean; skip: s
     })
     const seen = (n: number): Promise<void> => until(`${n} events`, () => events.length >= n)
 
-    await s.upsert(kite('a'), { url: 'ws://a/kite', keyId: 'key1' })
+    await s.upsert(kite('a'), { url: 'ws://a/kite', keyId: key1 })
     if (o.syncEvents) t.equal(events.length, 1, 'delivered before upsert resolves')
     await seen(1)
     t.same(events[0], { action: 'REGISTER', kite: kite('a'), url: 'ws://a/kite' })
-    await s.remove('a')
-    await s.remove('a') // nothing to remove, no event
+    await s.remove(id('a'))
+    await s.remove(id('a')) // nothing to remove, no event
     await seen(2)
     t.same(events[1], { action: 'DEREGISTER', kite: kite('a'), url: 'ws://a/kite' })
-    await s.upsert(kite('b'), { url: 'ws://b/kite', keyId: 'key1' })
-    await s.touch(['b']) // not an event
+    await s.upsert(kite('b'), { url: 'ws://b/kite', keyId: key1 })
+    await s.touch([id('b')]) // not an event
     await s.removeStale(Date.now() + 60_000)
     await seen(4)
-    t.same(events.slice(2).map((e) => [e.action, e.kite.id]), [['REGISTER', 'b'], ['DEREGISTER', 'b']])
+    t.same(events.slice(2).map((e) => [e.action, e.kite.id]), [['REGISTER', id('b')], ['DEREGISTER', id('b')]])
 
     off()
     const later: KiteEvent[] = []
     s.onEvent((e) => later.push(e))
-    await s.upsert(kite('c'), { url: 'ws://c/kite', keyId: 'key1' })
+    await s.upsert(kite('c'), { url: 'ws://c/kite', keyId: key1 })
     await until('the new listener', () => later.length === 1)
     t.equal(events.length, 4, 'an unsubscribed listener hears nothing more')
   })
@@ -252,11 +272,11 @@ function contract(name: string, open: Factory, o: { syncEvents: boolean; skip: s
     const s = await open(t)
     const events: KiteEvent[] = []
     s.onEvent((e) => events.push(e))
-    await s.upsert(kite('a'), { url: 'ws://a/kite', keyId: 'key1' })
+    await s.upsert(kite('a'), { url: 'ws://a/kite', keyId: key1 })
     await until('the event', () => events.length === 1)
     await s.close()
     await until('sockets and timers to close', () => handles() <= before)
-    await t.rejects(s.get('a'), 'a closed storage rejects')
+    await t.rejects(s.get(id('a')), 'a closed storage rejects')
     await s.close() // twice is fine
   })
 }
@@ -280,6 +300,24 @@ async function openPostgres(t: Test, options: Partial<PostgresStorageOptions> = 
 }
 
 contract('postgres', (t) => openPostgres(t), { syncEvents: false, skip: pgSkip })
+
+/** A UUID standing for `name`, always the same (Go's tables take UUIDs only). */
+function uuidOf(name: string): string {
+  const h = createHash('md5').update(name).digest('hex')
+  return `${h.slice(0, 8)}-${h.slice(8, 12)}-4${h.slice(13, 16)}-8${h.slice(17, 20)}-${h.slice(20, 32)}`
+}
+
+// The same contract on a database made by Go Kontrol's schema files (one per test; the schema name
+// `kite` is Go's, fixed), its key_id foreign key satisfied by the pairs key1 and key2 stored as Go does.
+contract('postgres on Go Kontrol\'s tables', async (t) => {
+  const db = await goKontrolDatabase(t, { timezone: 'Asia/Tokyo' })
+  await goSQL(db.url, 'INSERT INTO kite.key (id, public, private) VALUES ($1, $2, $3), ($4, $5, $6)',
+    [uuidOf('key1'), 'public-1', 'private-key1', uuidOf('key2'), 'public-2', 'private-key2'])
+  const s = await PostgresStorage.create({ connectionString: db.url, poolSize: 4 })
+  t.teardown(() => s.close())
+  if (s.layout !== 'go') throw new Error('not on the go layout')
+  return s
+}, { syncEvents: false, skip: pgSkip, id: uuidOf, goKeyTTL: true })
 
 t.test('sqlite: the data survives a reopen', async (t) => {
   const path = join(t.testdir(), 'kontrol.db')

@@ -343,7 +343,8 @@ export class PostgresStorage implements KontrolStorage {
 
   async addKeyPair(pair: Omit<KeyPairRecord, 'deletedAt'>): Promise<void> {
     if (this.notGoId(pair.id)) throw kiteError('KITE_ERR_KONTROL_INVALID', `key id must be a UUID on Go Kontrol's tables: ${pair.id.slice(0, 64)}`)
-    await this.pool.query(this.sql.addKeyPair, [pair.id, pair.public, pair.private])
+    const { rowCount } = await this.pool.query(this.sql.addKeyPair, [pair.id, pair.public, pair.private])
+    if (rowCount === 0) throw new Error('a key pair with this public key is stored already')
   }
 
   async getKeyPair(id: string): Promise<KeyPairRecord | null> {
@@ -477,9 +478,11 @@ export class PostgresStorage implements KontrolStorage {
           RETURNING t.*)
         SELECT ${GO_KITE_SELECT}, pg_notify($3, ${eventJson('DEREGISTER', 'k')}) FROM k`,
       count: `SELECT count(*)::int AS n FROM ${s}.kite`,
-      addKeyPair: `INSERT INTO ${s}.key (id, public, private) VALUES ($1::uuid, $2, $3)`,
+      // Go's table has no unique index on the trimmed key (and ours may add none): checked here.
+      addKeyPair: `INSERT INTO ${s}.key (id, public, private) SELECT $1::uuid, $2, $3
+        WHERE NOT EXISTS (SELECT 1 FROM ${s}.key WHERE ${TRIM_PUBLIC} = btrim($2, E' \\t\\n\\r'))`,
       getKeyPair: `SELECT ${GO_KEY_SELECT} FROM ${s}.key WHERE id = $1::uuid`,
-      getKeyPairByPublic: `SELECT ${GO_KEY_SELECT} FROM ${s}.key WHERE ${TRIM_PUBLIC} = $1`,
+      getKeyPairByPublic: `SELECT ${GO_KEY_SELECT} FROM ${s}.key WHERE ${TRIM_PUBLIC} = $1 ORDER BY deleted_at IS NOT NULL, created_at LIMIT 1`,
       listKeyPairs: `SELECT ${GO_KEY_SELECT} FROM ${s}.key ORDER BY created_at, id`,
       retireKeyPair: `UPDATE ${s}.key SET deleted_at = ${GO_NOW} WHERE id = $1::uuid AND deleted_at IS NULL`,
     }
