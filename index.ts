@@ -27,6 +27,7 @@ export type { KiteConfig, KiteLogLevel, LoadConfigOptions } from './lib/config.j
 export { kontrol } from './plugins/kontrol/index.js'
 export type { KontrolOptions, KontrolDecorator, KontrolStorage, KiteRecord, KeyPairRecord, KiteEvent } from './plugins/kontrol/index.js'
 export { openStorage, MemoryStorage, SqliteStorage, PostgresStorage } from './plugins/kontrol/storage/index.js'
+export type { PostgresLayout, PostgresStorageOptions } from './plugins/kontrol/storage/index.js'
 export { kontrolRegister } from './plugins/kontrol-register/index.js'
 export type { KontrolRegisterOptions, KontrolRegisterDecorator } from './plugins/kontrol-register/index.js'
 export { parseConstraint, parseVersion, isConstraint } from './lib/protocol/index.js'

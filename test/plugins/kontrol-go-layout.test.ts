@@ -155,11 +155,12 @@ t.test('kites registered through ours land in Go\'s tables; Go\'s SQL reads them
   t.ok(row!.createdAt.getTime() <= row!.updatedAt.getTime())
   t.same(await go.key('id', row!.keyId), { id: goKontrol.id, public: goKontrol.publicKey.trim(), private: goKontrol.privateKey.trim(), deleted_at: null }, "Go's key lookup by the row's key_id finds the pair")
 
-  // Ours keeps refreshing it the way Go's cleaner understands.
-  await eventually(async () => (await go.get({ id: identity.id }))[0]!.updatedAt > row!.updatedAt, 5000)
   t.equal(await go.clean(90), 0, "Go's cleaner (KeyTTL 90 s) deletes nothing of ours")
   t.equal(await go.update(identity.id, math.url), 1, "Go's Update finds the row")
-  t.equal((await go.get({ id: identity.id })).length, 1)
+  // Ours keeps refreshing it the way Go's cleaner understands.
+  const refreshed = (await go.get({ id: identity.id }))[0]!.updatedAt
+  await eventually(async () => (await go.get({ id: identity.id }))[0]!.updatedAt > refreshed, 5000)
+  t.pass('ours refreshes updated_at as Go does')
 
   // A deregistration through ours deletes the row Go reads.
   await math.app.close()
@@ -301,6 +302,15 @@ t.test('storage on Go\'s tables: rows ours wrote, rows others refreshed, Go\'s t
       t.same((await go.get({ username: 'carol' })).map((r) => r.kite.name).sort(), ['moved', 'recent', 'refreshed'])
       t.same(await b.removeStale(Date.now() - 60_000), [], 'nothing is stale for b yet')
 
+      const left = goKite({ name: 'left' })
+      await a.upsert(left, { url: 'http://left/kite', keyId })
+      await b.upsert(left, { url: 'http://left-again/kite', keyId }) // registered again elsewhere before a saw it leave
+      t.equal(await a.remove(left.id), null, 'a does not remove a row another Kontrol refreshed since a wrote it')
+      const goTook = goKite({ name: 'took' })
+      await a.upsert(goTook, { url: 'http://took/kite', keyId })
+      await go.upsert(goTook, 'http://took-again/kite', keyId)
+      t.equal(await a.remove(goTook.id), null, 'nor one Go Kontrol wrote since')
+      t.equal((await b.remove(left.id))?.url, 'http://left-again/kite', 'the Kontrol that wrote it last removes it')
       t.same(await a.touch([moved.id, 'nope', x.id]), ['nope', x.id], 'touch reports ids that are not UUIDs or not there')
       t.equal(await a.get('nope'), null, 'a non-UUID id is simply not there')
       t.same(await a.query({ id: 'k1' }, 0), [])
@@ -312,7 +322,7 @@ t.test('storage on Go\'s tables: rows ours wrote, rows others refreshed, Go\'s t
       const retired = (await b.getKeyPair(keyId))!
       t.ok(Math.abs(retired.deletedAt! - Date.now()) < 10_000, 'deletedAt is ms since the epoch')
       t.not((await go.key('id', keyId))!.deleted_at, null, "Go's lookup sees the pair deleted")
-      t.equal(await a.count(), 3)
+      t.equal(await a.count(), 4, 'moved, recent, refreshed, took')
     })
   }
 })

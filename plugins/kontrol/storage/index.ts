@@ -4,7 +4,7 @@ import { SqliteStorage } from './sqlite.js'
 import type { KontrolStorage } from './storage.js'
 
 export type { ExactQuery, KeyPairRecord, KiteEvent, KiteRecord, KontrolStorage } from './storage.js'
-export type { PostgresStorageOptions } from './postgres.js'
+export type { PostgresLayout, PostgresStorageOptions } from './postgres.js'
 export { MemoryStorage, PostgresStorage, SqliteStorage }
 
 /**

@@ -274,10 +274,20 @@ export class PostgresStorage implements KontrolStorage {
     return ids.filter((id) => !found.has(id.toLowerCase()))
   }
 
+  /**
+   * Removes a kite. On Go's tables a row this instance wrote is removed only
+   * if nobody refreshed it since (the kite may have registered with another
+   * Kontrol, Go's included, before this one saw it leave).
+   */
   async remove(id: string): Promise<KiteRecord | null> {
     if (this.notGoId(id)) return null
-    this.written.delete(id.toLowerCase())
-    const { rows } = await this.pool.query<KiteRow>(this.sql.remove, [id, this.channel])
+    let values: unknown[] = [id, this.channel]
+    if (this.layoutFound === 'go') {
+      const key = id.toLowerCase()
+      values = [id, this.channel, this.written.get(key)?.at ?? null]
+      this.written.delete(key)
+    }
+    const { rows } = await this.pool.query<KiteRow>(this.sql.remove, values)
     return rows.length === 0 ? null : toRecord(rows[0]!)
   }
 
@@ -467,7 +477,7 @@ export class PostgresStorage implements KontrolStorage {
         SELECT ${written}, pg_notify($10, ${eventJson('REGISTER', 'k')}) FROM k`,
       touch: `WITH k AS (UPDATE ${s}.kite SET updated_at = ${GO_NOW} WHERE id = ANY($1::uuid[]) RETURNING id, updated_at)
         SELECT ${written} FROM k`,
-      remove: `WITH k AS (DELETE FROM ${s}.kite WHERE id = $1::uuid RETURNING *)
+      remove: `WITH k AS (DELETE FROM ${s}.kite WHERE id = $1::uuid AND ($3::timestamptz IS NULL OR updated_at <= $3::timestamptz) RETURNING *)
         SELECT ${GO_KITE_SELECT}, pg_notify($2, ${eventJson('DEREGISTER', 'k')}) FROM k`,
       get: `SELECT ${GO_KITE_SELECT} FROM ${s}.kite WHERE id = $1::uuid`,
       // $1/$2: the ids this instance wrote last and the updated_at it wrote; a row refreshed since by
