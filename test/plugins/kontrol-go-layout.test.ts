@@ -23,6 +23,9 @@ declare global {
   }
 }
 
+// Each test makes a database of its own (CREATE DATABASE is slow on a busy machine).
+t.setTimeout(180_000)
+
 /** Go Kontrol's username (its -username), which ours must share. */
 const GO_USER = 'koding'
 const quiet = process.env.KITE_TEST_LOG === '1' ? { level: 'debug' } : false

@@ -10,6 +10,9 @@ import {
 
 import { goKontrolDatabase, sql as goSQL } from '../helpers/go-kontrol.js'
 
+// The contract runs four times, once on a database of its own per test (Go's tables).
+t.setTimeout(180_000)
+
 const PG_URL = process.env.KITE_TEST_POSTGRES ?? 'postgres://postgres@127.0.0.1:5432/test'
 
 /** Every schema this run creates; all dropped at the end, so parallel runs never collide. */
