@@ -34,3 +34,6 @@ export { parseConstraint, parseVersion, isConstraint } from './lib/protocol/inde
 export type { KontrolQuery, RegisterArgs, RegisterResult, GetKitesArgs, GetKitesResult, KiteWithToken, KiteEventMessage, GetTokenArgs } from './lib/protocol/index.js'
 export { systemInfo, collectSystemInfo, goos } from './plugins/systeminfo/index.js'
 export type { SystemInfo, SystemInfoOptions, ReadyCheck, LifecyclePhase, ReadinessState } from './plugins/systeminfo/index.js'
+export { kiteReverseProxy, backendTarget } from './plugins/reverse-proxy/index.js'
+export type { ReverseProxyOptions, ReverseProxyDecorator, ProxiedKite } from './plugins/reverse-proxy/index.js'
+export type { KontrolRegisterProxyOptions } from './plugins/kontrol-register/index.js'

@@ -10,6 +10,8 @@ import { kiteToString, type KiteIdentity } from '../../lib/protocol/kite.js'
 import type { KontrolQuery } from '../../lib/protocol/kontrol.js'
 import type { KiteClient } from '../../lib/client/client.js'
 import type { ResolvedServerOptions } from './options.js'
+import { SockjsTunnelTransport } from '../../lib/client/transports/websocket.js'
+import { kiteError } from '../../lib/errors.js'
 
 /** Events of `app.kite`, each with the connection concerned. */
 export interface KiteServerEvents {
@@ -173,6 +175,47 @@ export class Kite extends EventEmitter<KiteServerEvents> {
       }
     }, Math.max(Math.min(Math.floor(idle / 4), 5000), 10))
     this.idleSweep.unref()
+  }
+
+  /**
+   * `kite.tunnel {url}` (spec §12.1): dials the tunnel proxy's `ws(s)://…/tunnel/…/websocket?token=…`
+   * URL and serves this kite's normal session over that outbound connection, with
+   * the same limits and authentication as any connection. Resolves once the tunnel is open.
+   */
+  async serveTunnel(arg: unknown): Promise<null> {
+    const raw = arg !== null && typeof arg === 'object' ? (arg as { url?: unknown }).url : undefined
+    if (typeof raw !== 'string' || !URL.canParse(raw)) throw kiteError('KITE_ERR_ARGUMENT_INVALID', 'kite.tunnel needs {url}')
+    const url = new URL(raw)
+    if (url.protocol !== 'ws:' && url.protocol !== 'wss:') throw kiteError('KITE_ERR_ARGUMENT_INVALID', 'kite.tunnel needs a ws:// or wss:// URL')
+    if (this.closing) throw kiteError('KITE_ERR_SERVER_CLOSING')
+    let conn: KiteConnection | null = null
+    const early: string[] = []
+    let lost = false
+    const transport = new SockjsTunnelTransport(
+      url,
+      {
+        message: (text) => (conn === null ? early.push(text) : conn.receive(text)),
+        close: () => {
+          lost = true
+          conn?.transportClosed()
+        },
+      },
+      { maxPayload: this.options.limits.maxMessageBytes * 2 + 1024, idleTimeoutMs: this.options.heartbeatMs * 3 },
+    )
+    try {
+      await transport.open(AbortSignal.timeout(this.options.callTimeoutMs > 0 ? this.options.callTimeoutMs : 15000))
+    } catch (err) {
+      transport.close()
+      throw kiteError('KITE_ERR_CONNECT_FAILED', `${url.origin}${url.pathname}`, (err as Error).message)
+    }
+    conn = this.accept({ sink: { send: (text) => transport.send(text), close: () => transport.close() }, transport: 'tunnel', remoteAddress: url.host })
+    if (conn === null) {
+      transport.close()
+      throw kiteError('KITE_ERR_SERVER_CLOSING')
+    }
+    for (const text of early.splice(0)) conn.receive(text)
+    if (lost) conn.transportClosed()
+    return null
   }
 
   private emitSafely(event: keyof KiteServerEvents, conn: KiteConnection): void {

@@ -32,7 +32,11 @@ export class HttpKontrolLink extends LinkBase {
   }
 
   start(): void {
-    void this.register()
+    if (this.registerURL() !== '') void this.register()
+  }
+
+  reregister(): void {
+    if (this.registerURL() !== '') void this.register()
   }
 
   private async register(): Promise<void> {

@@ -10,6 +10,19 @@ import type { KontrolQuery, RegisterResult } from '../../lib/protocol/kontrol.js
 import { KiteFinder } from './finder.js'
 import { HttpKontrolLink } from './http-link.js'
 import { KontrolLink } from './link.js'
+import { ProxyLink } from './proxy-link.js'
+
+/** Registering through a proxy (upstream `RegisterToProxy` / `RegisterToTunnel`). */
+export interface KontrolRegisterProxyOptions {
+  /** `reverse`: a reverse proxy (kite `proxy`) forwards to this kite's URL; `tunnel`: a tunnel proxy (kite `tunnelproxy`) for a kite that accepts no connections. Default `reverse`. */
+  type?: 'reverse' | 'tunnel'
+  /** Dial this proxy directly, authenticated with the kite.key. Default `KITE_PROXY_URL`; when neither is set the proxy is found through Kontrol. */
+  url?: string
+  /** Kontrol query that finds the proxy (a random match is used). Default `{ name: 'proxy' }`, or `{ username: <kite.key iss>, environment, name: 'tunnelproxy' }` for a tunnel. */
+  query?: KontrolQuery
+  /** Transport to the proxy. Default SockJS. */
+  transport?: TransportName
+}
 
 /** Options of the kontrol-register plugin. */
 export interface KontrolRegisterOptions {
@@ -29,6 +42,8 @@ export interface KontrolRegisterOptions {
   timeout?: number
   /** Renew tokens this many seconds before they expire. Default 30. */
   renewBefore?: number
+  /** Register through a reverse or tunnel proxy: Kontrol then knows this kite by the proxy's public URL. */
+  proxy?: KontrolRegisterProxyOptions | boolean
 }
 
 /** `app.kontrolRegister`. */
@@ -37,8 +52,10 @@ export interface KontrolRegisterDecorator {
   readonly ready: Promise<RegisterResult>
   /** True while registered. */
   readonly registered: boolean
-  /** The URL registered. */
+  /** The URL registered (behind a proxy: the proxy's public URL, empty until the proxy gave one). */
   readonly url: string
+  /** Behind a proxy: resolves with the first public URL the proxy gave. */
+  readonly proxyReady: Promise<string> | null
   /** Clients for the kites matching `query`, each carrying a token it renews itself. */
   getKites(query: KontrolQuery): Promise<KiteClient[]>
   /** A token for the one kite matching `query` (cached; `force` asks Kontrol for a new one). */
@@ -69,9 +86,16 @@ async function kontrolRegisterPlugin(app: FastifyInstance, o: KontrolRegisterOpt
     app.kite.identity.username = claims.sub
   }
   const identity = app.kite.identity
-  let url = o.url ?? ''
+  // Without a proxy the URL registered is our own; behind one, the proxy's (empty until it answers).
+  let localURL = o.url ?? ''
+  let url = ''
+  const proxyOptions = o.proxy === true ? {} : o.proxy === false || o.proxy === undefined ? null : o.proxy
+  const registeredURL = (): string => (proxyOptions === null ? localURL : url)
   const linkOptions = { urls, kiteKey, identity, backoff: o.backoff, timeoutMs, log, transport: o.transport }
-  const link = o.http === true ? new HttpKontrolLink(linkOptions, () => url) : new KontrolLink(linkOptions, () => url)
+  const link = o.http === true ? new HttpKontrolLink(linkOptions, registeredURL) : new KontrolLink(linkOptions, registeredURL)
+  let markConnected: () => void = () => {}
+  const connected = new Promise<void>((resolve) => (markConnected = resolve))
+  link.on('connected', () => markConnected())
 
   let registered = false
   let markReady: (r: RegisterResult) => void = () => {}
@@ -91,7 +115,7 @@ async function kontrolRegisterPlugin(app: FastifyInstance, o: KontrolRegisterOpt
   const caller = {
     async call(method: string, arg: unknown): Promise<unknown> {
       if (!(link instanceof KontrolLink)) throw kiteError('KITE_ERR_CONFIG_INVALID', 'getKites needs the WebSocket link (http: false)')
-      await Promise.race([ready, new Promise((_, reject) => setTimeout(() => reject(kiteError('KITE_ERR_CALL_TIMEOUT', method, timeoutMs)), timeoutMs).unref())])
+      await Promise.race([connected, ready, new Promise((_, reject) => setTimeout(() => reject(kiteError('KITE_ERR_CALL_TIMEOUT', method, timeoutMs)), timeoutMs).unref())])
       const client = link.client
       if (client === null) throw kiteError('KITE_ERR_SEND_NOT_CONNECTED')
       return client.tell(method, arg)
@@ -99,17 +123,65 @@ async function kontrolRegisterPlugin(app: FastifyInstance, o: KontrolRegisterOpt
   }
   const finder = new KiteFinder(caller, { renewBeforeMs: (o.renewBefore ?? 30) * 1000, retryMs: 10000, log, client: { kite: identity, logger: log } })
 
+  let proxyLink: ProxyLink | null = null
+  let proxyReady: Promise<string> | null = null
+  if (proxyOptions !== null) {
+    const kind = proxyOptions.type ?? 'reverse'
+    if (kind !== 'reverse' && kind !== 'tunnel') throw kiteError('KITE_ERR_CONFIG_INVALID', `proxy.type must be reverse or tunnel, got ${String(kind)}`)
+    const direct = proxyOptions.url ?? process.env.KITE_PROXY_URL ?? null
+    if (direct !== null && direct !== '') new URL(direct)
+    const query = proxyOptions.query ?? (kind === 'tunnel' ? { username: claims.iss, environment: identity.environment, name: 'tunnelproxy' } : { name: 'proxy' })
+    const pl = new ProxyLink({
+      kind,
+      direct: direct === '' ? null : direct,
+      query,
+      find: (q) => finder.getKites(q),
+      kiteKey: () => link.currentKiteKey,
+      identity,
+      localURL: () => localURL,
+      tunnel: (arg) => app.kite.serveTunnel(arg),
+      transport: proxyOptions.transport,
+      backoff: o.backoff,
+      timeoutMs,
+      log,
+    })
+    proxyLink = pl
+    let markProxy: (u: string) => void = () => {}
+    proxyReady = new Promise<string>((resolve) => (markProxy = resolve))
+    pl.on('url', (u) => {
+      url = u
+      markProxy(u)
+      link.reregister()
+    })
+    pl.on('lost', (reason) => log.warn({ reason }, 'kontrol-register: lost the proxy; registering with it again'))
+    // The proxy is found through Kontrol: look for it once connected (or at once when dialed directly).
+    if (direct === null || direct === '') void connected.then(() => pl.start())
+  }
+
+  const startLinks = (): void => {
+    link.start()
+    const direct = proxyOptions?.url ?? process.env.KITE_PROXY_URL ?? ''
+    if (proxyLink !== null && direct !== '') proxyLink.start()
+  }
+  // A kite behind a tunnel needs no port: it registers once ready, listening or not.
+  const tunnelOnly = proxyOptions !== null && proxyOptions.type === 'tunnel'
+  if (tunnelOnly) app.addHook('onReady', async () => startLinks())
   app.addHook('onListen', async () => {
-    if (url === '') {
+    if (tunnelOnly) return
+    if (localURL === '') {
       const address = app.server.address()
       if (address !== null && typeof address === 'object') {
         const host = address.address === '0.0.0.0' || address.address === '::' ? '127.0.0.1' : address.family === 'IPv6' ? `[${address.address}]` : address.address
-        url = `http://${host}:${address.port}${app.kite.prefix}`
+        const scheme = app.initialConfig.https !== undefined && app.initialConfig.https !== false ? 'https' : 'http'
+        localURL = `${scheme}://${host}:${address.port}${app.kite.prefix}`
       }
     }
-    link.start()
+    startLinks()
   })
-  app.addHook('preClose', async () => link.close())
+  app.addHook('preClose', async () => {
+    await proxyLink?.close()
+    await link.close()
+  })
   app.kite.finder = finder
   app.decorate('kontrolRegister', {
     ready,
@@ -117,8 +189,9 @@ async function kontrolRegisterPlugin(app: FastifyInstance, o: KontrolRegisterOpt
       return registered
     },
     get url() {
-      return url
+      return registeredURL()
     },
+    proxyReady,
     getKites: (query: KontrolQuery) => finder.getKites(query),
     getToken: (query: KontrolQuery, force?: boolean) => finder.getToken(query, force),
   })

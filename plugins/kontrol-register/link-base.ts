@@ -5,6 +5,8 @@ import type { RegisterResult } from '../../lib/protocol/kontrol.js'
 /** Events: `registered` (result), `lost` (reason). */
 export interface LinkEvents {
   registered: [result: RegisterResult]
+  /** Connected to Kontrol (before registering; kites can be looked up from here on). */
+  connected: []
   lost: [reason: string]
 }
 
@@ -25,8 +27,16 @@ export abstract class LinkBase extends EventEmitter<LinkEvents> {
     this.kiteKey = base.kiteKey
   }
 
-  /** Starts registering (when the server listens). */
+  /** Starts registering (when the server listens). Nothing is registered while the URL is empty. */
   abstract start(): void
+
+  /** Registers again with the current URL (it changed: a proxy gave us a new one). */
+  abstract reregister(): void
+
+  /** The kite.key in use (Kontrol may have re-issued it). */
+  get currentKiteKey(): string {
+    return this.kiteKey
+  }
 
   /** Replaces the kite.key sent to Kontrol (after Kontrol re-issued it). */
   setKiteKey(key: string): void {

@@ -57,10 +57,13 @@ export class KontrolLink extends LinkBase {
     try {
       await client.connect()
       client.once('disconnect', (reason) => this.lostConnection(client, reason))
-      const result = (await client.tell('register', { url: this.registerURL() })) as RegisterResult
-      if (this.closed) return
-      this.backoff.reset()
-      this.emit('registered', result)
+      this.emit('connected')
+      if (this.registerURL() === '') {
+        // Behind a proxy: registered once the proxy has given us our public URL.
+        this.backoff.reset()
+        return
+      }
+      await this.registerOn(client)
     } catch (err) {
       await client.close()
       // A drop during register was already handled by lostConnection(): retry once, not twice.
@@ -68,6 +71,22 @@ export class KontrolLink extends LinkBase {
       this.o.log.warn({ kontrol: url, err: (err as Error).message }, 'kontrol-register: cannot register; retrying')
       this.retry()
     }
+  }
+
+  private async registerOn(client: KiteClient): Promise<void> {
+    const result = (await client.tell('register', { url: this.registerURL() })) as RegisterResult
+    if (this.closed || this.client !== client) return
+    this.backoff.reset()
+    this.emit('registered', result)
+  }
+
+  reregister(): void {
+    const client = this.client
+    if (client === null || !client.connected || this.registerURL() === '') return
+    this.registerOn(client).catch((err: Error) => {
+      this.o.log.warn({ err: err.message }, 'kontrol-register: cannot register the new URL; reconnecting')
+      this.lostConnection(client, `register failed: ${err.message}`)
+    })
   }
 
   private lostConnection(client: KiteClient, reason: string): void {

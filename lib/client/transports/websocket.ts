@@ -196,3 +196,14 @@ export class SockjsWebSocketTransport extends WebSocketTransport {
     this.batcher.push(text)
   }
 }
+
+/**
+ * SockJS over WebSocket to an exact URL (`…/<server>/<session>/websocket?token=…`):
+ * the private side of a tunnel (spec §12.1), where the kite dials the URL the
+ * tunnel proxy gave and then serves its session over it.
+ */
+export class SockjsTunnelTransport extends SockjsWebSocketTransport {
+  protected override target(): URL {
+    return toWebSocketURL(this.url)
+  }
+}

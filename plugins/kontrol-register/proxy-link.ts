@@ -1,0 +1,120 @@
+import { EventEmitter } from 'node:events'
+import type { Logger } from 'pino'
+import { Backoff, type BackoffOptions } from '../../lib/client/backoff.js'
+import { KiteClient } from '../../lib/client/client.js'
+import type { TransportName } from '../../lib/client/transports/transport.js'
+import { kiteError } from '../../lib/errors.js'
+import type { KiteIdentity } from '../../lib/protocol/kite.js'
+import type { KontrolQuery } from '../../lib/protocol/kontrol.js'
+
+export interface ProxyLinkOptions {
+  /** `reverse` (a kite named `proxy`) or `tunnel` (`tunnelproxy`). */
+  kind: 'reverse' | 'tunnel'
+  /** Dial this proxy directly with the kite.key (`KITE_PROXY_URL`); null finds it through Kontrol. */
+  direct: string | null
+  query: KontrolQuery
+  find: (query: KontrolQuery) => Promise<KiteClient[]>
+  kiteKey: () => string
+  identity: KiteIdentity
+  /** This kite's own URL, registered with a reverse proxy. */
+  localURL: () => string
+  /** Serves `kite.tunnel` calls of a tunnel proxy. */
+  tunnel: (url: unknown) => Promise<unknown>
+  transport?: TransportName
+  backoff?: BackoffOptions
+  timeoutMs: number
+  log: Logger
+}
+
+export interface ProxyLinkEvents {
+  /** The proxy gave this kite a public URL. */
+  url: [url: string]
+  /** The proxy connection dropped; the public URL is gone. */
+  lost: [reason: string]
+}
+
+/**
+ * Upstream's `RegisterToProxy` / `RegisterToTunnel` (spec §9.7): find the
+ * proxy (`KITE_PROXY_URL`, else a random kite Kontrol returns for the
+ * query), dial it, call its `register` with this kite's URL, and hand the
+ * public URL it returns on; start over (with backoff) when the connection
+ * drops. For a tunnel proxy the same connection carries its `kite.tunnel`
+ * calls.
+ */
+export class ProxyLink extends EventEmitter<ProxyLinkEvents> {
+  client: KiteClient | null = null
+  private closed = false
+  private timer: NodeJS.Timeout | null = null
+  private readonly backoff: Backoff
+
+  constructor(private readonly o: ProxyLinkOptions) {
+    super()
+    this.backoff = new Backoff({ initialMs: 500, maxMs: 30000, ...o.backoff })
+  }
+
+  start(): void {
+    void this.dial()
+  }
+
+  private async connectProxy(): Promise<KiteClient> {
+    let client: KiteClient
+    if (this.o.direct !== null) {
+      client = new KiteClient(this.o.direct, { transport: this.o.transport, auth: { type: 'kiteKey', key: this.o.kiteKey() }, kite: this.o.identity, timeout: this.o.timeoutMs, connectTimeout: this.o.timeoutMs, logger: this.o.log })
+    } else {
+      const found = await this.o.find(this.o.query)
+      if (found.length === 0) throw kiteError('KITE_ERR_KONTROL_NO_KITES')
+      client = found[Math.floor(Math.random() * found.length)]!
+      for (const other of found) if (other !== client) void other.close()
+    }
+    if (this.o.kind === 'tunnel') client.handle('kite.tunnel', (req) => this.o.tunnel(req.args[0]))
+    this.client = client
+    await client.connect()
+    return client
+  }
+
+  private async dial(): Promise<void> {
+    if (this.closed) return
+    let client: KiteClient | null = null
+    try {
+      client = await this.connectProxy()
+      const own = client
+      client.once('disconnect', (reason) => this.lostConnection(own, reason))
+      // Upstream sends "" to a tunnel proxy, which ignores the argument.
+      const url = await client.tellWithTimeout('register', this.o.timeoutMs, this.o.kind === 'tunnel' ? '' : this.o.localURL())
+      if (typeof url !== 'string' || !URL.canParse(url)) throw kiteError('KITE_ERR_RESPONSE_INVALID')
+      if (this.closed || this.client !== own) return
+      this.backoff.reset()
+      this.o.log.info({ url }, 'kontrol-register: registered with the proxy')
+      this.emit('url', url)
+    } catch (err) {
+      await client?.close()
+      if (this.closed || (client !== null && this.client !== client) || this.timer !== null) return
+      this.o.log.warn({ err: (err as Error).message, proxy: this.o.direct ?? this.o.query }, 'kontrol-register: cannot register with the proxy; retrying')
+      this.retry()
+    }
+  }
+
+  private lostConnection(client: KiteClient, reason: string): void {
+    if (this.closed || this.client !== client) return
+    this.emit('lost', reason)
+    void client.close()
+    this.retry()
+  }
+
+  private retry(): void {
+    if (this.closed) return
+    if (this.timer !== null) clearTimeout(this.timer)
+    this.timer = setTimeout(() => {
+      this.timer = null
+      void this.dial()
+    }, this.backoff.next())
+    this.timer.unref()
+  }
+
+  async close(): Promise<void> {
+    this.closed = true
+    if (this.timer !== null) clearTimeout(this.timer)
+    this.timer = null
+    await this.client?.close()
+  }
+}

@@ -1,0 +1,55 @@
+import { spawn, type ChildProcess } from 'node:child_process'
+import { fileURLToPath } from 'node:url'
+
+interface Teardown {
+  teardown(fn: () => unknown): void
+}
+
+/** Runs a test fixture (test/fixtures/<name>) in its own Node process; killed on teardown. */
+export function runFixture(t: Teardown, name: string, env: Record<string, string>): ChildProcess {
+  const file = fileURLToPath(new URL(`../fixtures/${name}`, import.meta.url))
+  const child = spawn(process.execPath, [file], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] })
+  let stderr = ''
+  child.stderr!.on('data', (d: Buffer) => {
+    stderr += d.toString()
+    if (process.env.KITE_TEST_LOG === '1') process.stderr.write(d)
+  })
+  child.once('exit', (code, signal) => {
+    if (code !== 0 && code !== null && signal === null && stderr !== '') process.stderr.write(`fixture ${name} exited ${code}: ${stderr}\n`)
+  })
+  t.teardown(() => {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL')
+  })
+  return child
+}
+
+/** Resolves with the first stdout line of `child` matching `pattern` (rejects after `ms` or if it exits). */
+export function waitForLine(child: ChildProcess, pattern: RegExp, ms = 30000): Promise<RegExpMatchArray> {
+  return new Promise((resolve, reject) => {
+    let buffered = ''
+    const timer = setTimeout(() => done(new Error(`no line matching ${pattern} within ${ms} ms (got ${JSON.stringify(buffered)})`)), ms)
+    const onData = (d: Buffer): void => {
+      buffered += d.toString()
+      for (const line of buffered.split('\n')) {
+        const m = line.match(pattern)
+        if (m !== null) return done(null, m)
+      }
+    }
+    const onExit = (code: number | null): void => done(new Error(`process exited (${code}) before printing ${pattern}`))
+    const done = (err: Error | null, m?: RegExpMatchArray): void => {
+      clearTimeout(timer)
+      child.stdout!.off('data', onData)
+      child.off('exit', onExit)
+      if (err !== null) reject(err)
+      else resolve(m!)
+    }
+    child.stdout!.on('data', onData)
+    child.once('exit', onExit)
+  })
+}
+
+/** Resolves when `child` has exited. */
+export function exited(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve()
+  return new Promise((resolve) => child.once('exit', () => resolve()))
+}
