@@ -37,3 +37,6 @@ export type { SystemInfo, SystemInfoOptions, ReadyCheck, LifecyclePhase, Readine
 export { kiteReverseProxy, backendTarget } from './plugins/reverse-proxy/index.js'
 export type { ReverseProxyOptions, ReverseProxyDecorator, ProxiedKite } from './plugins/reverse-proxy/index.js'
 export type { KontrolRegisterProxyOptions } from './plugins/kontrol-register/index.js'
+export { kiteTunnelProxy } from './plugins/tunnel-proxy/index.js'
+export type { TunnelProxyOptions, TunnelProxyDecorator, TunnelTokenClaims } from './plugins/tunnel-proxy/index.js'
+export type { SessionHost, SessionEndpoint } from './plugins/kite-server/kite.js'

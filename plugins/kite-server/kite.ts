@@ -1,5 +1,5 @@
 import { EventEmitter } from 'node:events'
-import type { FastifyBaseLogger } from 'fastify'
+import type { FastifyBaseLogger, FastifyRequest } from 'fastify'
 import type { Logger } from 'pino'
 import { KiteConnection, type ConnectionSink } from '../../lib/connection/connection.js'
 import { RemoteWarnings } from '../../lib/connection/remote-warnings.js'
@@ -10,6 +10,8 @@ import { kiteToString, type KiteIdentity } from '../../lib/protocol/kite.js'
 import type { KontrolQuery } from '../../lib/protocol/kontrol.js'
 import type { KiteClient } from '../../lib/client/client.js'
 import type { ResolvedServerOptions } from './options.js'
+import type { BackpressureOptions } from '../../lib/connection/backpressure.js'
+import type { Clock } from '../../lib/methods/throttle.js'
 import { SockjsTunnelTransport } from '../../lib/client/transports/websocket.js'
 import { kiteError } from '../../lib/errors.js'
 
@@ -25,13 +27,36 @@ export interface AcceptOptions {
   sink: ConnectionSink
   transport: string
   remoteAddress: string
+  /** The HTTP request that opened the session (absent for tunnels this kite dialed). */
+  request?: FastifyRequest
+}
+
+/** What a transport feeds: a kite connection, or anything else that takes a session's messages (the tunnel proxy's pipes). */
+export interface SessionEndpoint {
+  readonly log: Logger
+  /** One message arrived. */
+  receive(text: string): void
+  /** The transport is gone (with the close code and reason it saw, when it saw one). */
+  transportClosed(code?: number, reason?: string): void
+  /** Logs what a remote peer did wrong (never at error level). */
+  warnRemote(fields: Record<string, unknown>, msg: string): void
+  /** Ends the session from this side with a close code. */
+  close(code: number, reason: string): void
+}
+
+/** Who the SockJS and WebSocket transports serve: a kite, or the tunnel proxy's public and private sides. */
+export interface SessionHost {
+  readonly prefix: string
+  readonly options: { readonly heartbeatMs: number; readonly disconnectDelayMs: number; readonly backpressure: BackpressureOptions; readonly clock: Clock }
+  /** Takes a new session; null turns it away (the server is closing). */
+  accept(o: AcceptOptions): SessionEndpoint | null
 }
 
 /**
  * `app.kite`: this app's kite. Its methods, handlers around them,
  * authenticators, and every connected peer.
  */
-export class Kite extends EventEmitter<KiteServerEvents> {
+export class Kite extends EventEmitter<KiteServerEvents> implements SessionHost {
   /** This kite's identity, as sent to peers and registered with Kontrol. */
   readonly identity: KiteIdentity
   /** The method table and call pipeline. */
@@ -200,7 +225,7 @@ export class Kite extends EventEmitter<KiteServerEvents> {
           conn?.transportClosed()
         },
       },
-      { maxPayload: this.options.limits.maxMessageBytes * 2 + 1024, idleTimeoutMs: this.options.heartbeatMs * 3 },
+      { maxPayload: this.options.limits.maxMessageBytes * 2 + 1024, idleTimeoutMs: this.options.heartbeatMs * 3, backpressure: this.options.backpressure },
     )
     try {
       await transport.open(AbortSignal.timeout(this.options.callTimeoutMs > 0 ? this.options.callTimeoutMs : 15000))

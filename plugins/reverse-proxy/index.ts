@@ -7,6 +7,7 @@ import type { KiteConnection } from '../../lib/connection/connection.js'
 import type { KiteRequest } from '../../lib/methods/request.js'
 import { kiteServer, type KiteServerOptions } from '../kite-server/index.js'
 import { startLivenessSweep, type WatchedSocket } from '../kite-server/transports/websocket.js'
+import { WriteGate, resolveBackpressure, type BackpressureOptions } from '../../lib/connection/backpressure.js'
 import { wsCloseCode } from '../kite-server/transports/sockjs-frames.js'
 
 /** Options of the reverse proxy (`kiteReverseProxy`), as upstream's reverseproxy flags (spec §12.2). */
@@ -31,6 +32,10 @@ export interface ReverseProxyOptions {
   maxMessageBytes?: number
   /** Ping period of the public WebSockets; a socket that misses a ping is closed. Default 30000 ms. */
   heartbeatMs?: number
+  /** Bytes waiting to be written to one side above which reading from the other side pauses (default 4 MiB). */
+  maxBufferedBytes?: number
+  /** How long they may stay above it before both sockets are closed (1008), ms. Default 10000. */
+  backpressureGraceMs?: number
 }
 
 /** One kite reachable through the proxy. */
@@ -104,7 +109,7 @@ function parseBackend(value: unknown): URL {
 }
 
 /** Pipes one public WebSocket to the kite's backend and back, until either side closes. */
-function pipeWebSocket(source: WebSocket, target: URL, request: FastifyRequest, watched: Set<WatchedSocket>, maxPayload: number): void {
+function pipeWebSocket(source: WebSocket, target: URL, request: FastifyRequest, watched: Set<WatchedSocket>, maxPayload: number, backpressure: BackpressureOptions): void {
   const headers: Record<string, string> = {}
   for (const [name, value] of Object.entries(request.headers)) {
     if (typeof value === 'string' && !HOP_HEADERS.has(name)) headers[name] = value
@@ -114,7 +119,17 @@ function pipeWebSocket(source: WebSocket, target: URL, request: FastifyRequest, 
   headers['x-forwarded-proto'] = request.protocol
   const protocol = request.headers['sec-websocket-protocol']
   const upstream = new WebSocket(target, typeof protocol === 'string' ? protocol.split(',').map((p) => p.trim()) : [], { headers, maxPayload, perMessageDeflate: false, skipUTF8Validation: true, handshakeTimeout: 15000 })
-  const entry: WatchedSocket = { ws: source, alive: true, sockjs: false }
+  // A side that reads slowly pauses reading from the other side; one that stays behind for the grace period ends both.
+  const gate = (to: WebSocket, from: WebSocket): WriteGate =>
+    new WriteGate(backpressure, {
+      queued: () => to.bufferedAmount,
+      pause: () => from.pause(),
+      resume: () => from.resume(),
+      overflow: () => finish(1008, 'peer does not read: too much data queued'),
+    })
+  const toSource = gate(source, upstream)
+  const toUpstream = gate(upstream, source)
+  const entry: WatchedSocket = { ws: source, alive: true, sockjs: false, gate: toSource }
   watched.add(entry)
   const early: Array<{ data: WebSocket.RawData; binary: boolean }> = []
   let earlyBytes = 0
@@ -123,6 +138,8 @@ function pipeWebSocket(source: WebSocket, target: URL, request: FastifyRequest, 
     if (done) return
     done = true
     watched.delete(entry)
+    toSource.dispose()
+    toUpstream.dispose()
     const c = wsCloseCode(code)
     if (source.readyState === WebSocket.OPEN) source.close(c, reason)
     else if (source.readyState === WebSocket.CONNECTING) source.terminate()
@@ -133,6 +150,7 @@ function pipeWebSocket(source: WebSocket, target: URL, request: FastifyRequest, 
     entry.alive = true
     if (upstream.readyState === WebSocket.OPEN) {
       upstream.send(data, { binary })
+      toUpstream.check()
       return
     }
     earlyBytes += Array.isArray(data) ? data.reduce((n, b) => n + b.length, 0) : (data as Buffer).length
@@ -149,7 +167,10 @@ function pipeWebSocket(source: WebSocket, target: URL, request: FastifyRequest, 
     for (const m of early.splice(0)) upstream.send(m.data, { binary: m.binary })
   })
   upstream.on('message', (data, binary) => {
-    if (source.readyState === WebSocket.OPEN) source.send(data, { binary })
+    if (source.readyState === WebSocket.OPEN) {
+      source.send(data, { binary })
+      toSource.check()
+    }
   })
   source.on('close', (code, reason) => finish(code, reason.toString()))
   upstream.on('close', (code, reason) => finish(code, reason.toString()))
@@ -175,6 +196,7 @@ async function reverseProxyPlugin(app: FastifyInstance, o: ReverseProxyOptions):
   const scheme = o.scheme ?? (app.initialConfig.https !== undefined && app.initialConfig.https !== false ? 'https' : 'http')
   const maxPayload = o.maxMessageBytes ?? 2 * 1024 * 1024 + 1024
   const timeout = o.requestTimeoutMs ?? 60000
+  const backpressure = resolveBackpressure('kite-reverse-proxy', { maxBufferedBytes: o.maxBufferedBytes, graceMs: o.backpressureGraceMs })
 
   const publicBase = (): string => {
     let port = o.publicPort
@@ -260,7 +282,7 @@ async function reverseProxyPlugin(app: FastifyInstance, o: ReverseProxyOptions):
         socket.close(4404, 'kite not found')
         return
       }
-      pipeWebSocket(socket, target, request, watched, maxPayload)
+      pipeWebSocket(socket, target, request, watched, maxPayload, backpressure)
     }
     for (const url of ['/proxy/:id', '/proxy/:id/*']) {
       scope.route<{ Params: Params }>({ method: 'GET', url, preHandler: lookup, handler: http, wsHandler: ws })

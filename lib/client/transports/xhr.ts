@@ -15,6 +15,8 @@ const MAX_SEND_CHARS = 256 * 1024
  */
 export class XhrPollingTransport implements ClientTransport {
   private readonly base: string
+  /** The kite URL's query, kept on every request (a tunnel proxy's `?kiteID=`). */
+  private readonly search: string
   private readonly stop = new AbortController()
   private closed = false
   private outbox: string[] = []
@@ -41,10 +43,11 @@ export class XhrPollingTransport implements ClientTransport {
     if (u.protocol === 'ws:') u.protocol = 'http:'
     if (u.protocol === 'wss:') u.protocol = 'https:'
     this.base = joinPath(`${u.origin}${u.pathname}`, sockjsSessionPath())
+    this.search = u.search
   }
 
   private async post(path: string, body: string, signal: AbortSignal): Promise<Response> {
-    return fetch(`${this.base}/${path}`, { method: 'POST', body, headers: { 'Content-Type': 'text/plain' }, signal })
+    return fetch(`${this.base}/${path}${this.search}`, { method: 'POST', body, headers: { 'Content-Type': 'text/plain' }, signal })
   }
 
   async open(signal: AbortSignal): Promise<void> {

@@ -1,6 +1,6 @@
 import { randomInt } from 'node:crypto'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
-import type { Kite } from '../kite.js'
+import type { SessionHost } from '../kite.js'
 import { serveWebSocket, startLivenessSweep, type WatchedSocket } from './websocket.js'
 import { XhrSessions } from './xhr.js'
 
@@ -36,7 +36,7 @@ function preflight(methods: string) {
  * itself and on `<prefix>/websocket`. Runs inside its own encapsulated
  * context so the body parser it needs does not leak into the app.
  */
-export async function kiteTransports(app: FastifyInstance, opts: { kite: Kite; bodyLimit: number }): Promise<void> {
+export async function kiteTransports(app: FastifyInstance, opts: { kite: SessionHost; bodyLimit: number }): Promise<void> {
   const { kite } = opts
   const prefix = kite.prefix
   const watched = new Set<WatchedSocket>()

@@ -1,10 +1,10 @@
 import type { FastifyRequest } from 'fastify'
 import type { WebSocket } from 'ws'
-import type { ConnectionSink, KiteConnection } from '../../../lib/connection/connection.js'
+import type { ConnectionSink } from '../../../lib/connection/connection.js'
 import { WriteGate } from '../../../lib/connection/backpressure.js'
 import { corkUntilTickEnd } from '../../../lib/dnode/cork.js'
 import { MessageBatcher } from '../../../lib/dnode/batcher.js'
-import type { Kite } from '../kite.js'
+import type { SessionEndpoint, SessionHost } from '../kite.js'
 import { closeFrame, messagesFrame, OPEN_FRAME, parseClientPayload, wsCloseCode } from './sockjs-frames.js'
 
 /** A WebSocket the liveness sweep watches. */
@@ -71,10 +71,10 @@ class RawWsSink implements GatedSink {
  * Serves one WebSocket: raw (one dnode message per text message) or SockJS
  * framed (`o`, `a[...]`, `h`, `c[...]`; the client sends arrays of strings).
  */
-export function serveWebSocket(kite: Kite, watched: Set<WatchedSocket>, ws: WebSocket, request: FastifyRequest, sockjs: boolean): void {
+export function serveWebSocket(kite: SessionHost, watched: Set<WatchedSocket>, ws: WebSocket, request: FastifyRequest, sockjs: boolean): void {
   const transport = sockjs ? 'sockjs-websocket' : 'websocket'
   const sink: GatedSink = sockjs ? new SockjsWsSink(ws) : new RawWsSink(ws)
-  const conn = kite.accept({ sink, transport, remoteAddress: request.ip })
+  const conn = kite.accept({ sink, transport, remoteAddress: request.ip, request })
   if (conn === null) {
     if (sockjs) ws.send(closeFrame(3000, 'Go away!'))
     ws.close(1001, 'server shutting down')
@@ -118,7 +118,7 @@ export function serveWebSocket(kite: Kite, watched: Set<WatchedSocket>, ws: WebS
  * period: the socket is destroyed shortly after, since a peer that does not
  * read will not answer the close handshake either.
  */
-function webSocketGate(kite: Kite, ws: WebSocket, conn: KiteConnection): WriteGate {
+function webSocketGate(kite: SessionHost, ws: WebSocket, conn: SessionEndpoint): WriteGate {
   const { backpressure } = kite.options
   return new WriteGate(backpressure, {
     queued: () => ws.bufferedAmount,

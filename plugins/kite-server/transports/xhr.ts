@@ -1,7 +1,7 @@
 import type { FastifyReply, FastifyRequest } from 'fastify'
-import type { ConnectionSink, KiteConnection } from '../../../lib/connection/connection.js'
+import type { ConnectionSink } from '../../../lib/connection/connection.js'
 import { WriteGate, type BackpressureOptions } from '../../../lib/connection/backpressure.js'
-import type { Kite } from '../kite.js'
+import type { SessionEndpoint, SessionHost } from '../kite.js'
 import { closeFrame, HEARTBEAT_FRAME, messagesFrame, OPEN_FRAME, parseClientPayload } from './sockjs-frames.js'
 
 /** A poll waiting for something to send. */
@@ -27,7 +27,7 @@ interface HeldSend {
  * is closed with 1008 and its outbox dropped.
  */
 export class XhrSession implements ConnectionSink {
-  conn: KiteConnection | null = null
+  conn: SessionEndpoint | null = null
   private outbox: string[] = []
   private outboxBytes = 0
   private poll: AttachedPoll | null = null
@@ -186,7 +186,7 @@ export class XhrSessions {
   private readonly sessions = new Map<string, XhrSession>()
 
   constructor(
-    private readonly kite: Kite,
+    private readonly kite: SessionHost,
     readonly heartbeatMs: number,
     readonly disconnectDelayMs: number,
     readonly backpressure: BackpressureOptions,
@@ -205,7 +205,7 @@ export class XhrSessions {
     let session = this.sessions.get(sessionId)
     if (session === undefined) {
       session = new XhrSession(sessionId, this)
-      const conn = this.kite.accept({ sink: session, transport: 'sockjs-xhr', remoteAddress: request.ip })
+      const conn = this.kite.accept({ sink: session, transport: 'sockjs-xhr', remoteAddress: request.ip, request })
       if (conn === null) {
         session.dispose()
         return `${closeFrame(3000, 'Go away!')}\n`

@@ -1,0 +1,192 @@
+import t from 'tap'
+import { createRequire } from 'node:module'
+import Fastify, { type FastifyInstance } from 'fastify'
+import WebSocket from 'ws'
+import type * as KitejsHelpers from '../helpers/kitejs.cjs'
+import { withTrustedTestCA } from '../helpers/tls.js'
+import { startKontrol, eventually } from '../helpers/kontrol.js'
+import { runFixture, waitForLine, exited } from '../helpers/child.js'
+import { connectClient } from '../helpers/server.js'
+import { makeKontrol, signJwt } from '../helpers/tokens.js'
+import { KiteClient } from '../../lib/client/client.js'
+import { kiteTunnelProxy } from '../../plugins/tunnel-proxy/index.js'
+import { kiteAuth } from '../../plugins/kite-auth/index.js'
+import { kontrolRegister } from '../../plugins/kontrol-register/index.js'
+import { decodeJwt } from '../../lib/kitekey.js'
+import type { GetKitesResult } from '../../lib/protocol/kontrol.js'
+
+const certs = withTrustedTestCA()
+const require = createRequire(import.meta.url)
+const kitejs = require('../helpers/kitejs.cjs') as typeof KitejsHelpers
+const quiet = process.env.KITE_TEST_LOG === '1' ? { level: 'debug' } : false
+
+interface Teardown {
+  teardown(fn: () => unknown): void
+}
+
+/** A tunnel proxy over TLS, registered with Kontrol as `tunnelproxy` by Kontrol's own user (as upstream's RegisterToTunnel looks for it). */
+async function startTunnelProxy(t: Teardown, kontrolURL: string, kiteKey: string, tunnelTimeoutMs?: number): Promise<{ app: FastifyInstance; base: string }> {
+  const app = Fastify({ logger: quiet, https: { key: certs.key, cert: certs.cert } })
+  t.teardown(() => app.close())
+  await app.register(kiteTunnelProxy, { environment: 'test', region: 'test', tunnelTimeoutMs, kite: { closeGraceMs: 200 } })
+  await app.register(kiteAuth, { kiteKey })
+  await app.register(kontrolRegister, { kontrolURL, kiteKey, backoff: { initialMs: 50, maxMs: 300 } })
+  const base = await app.listen({ port: 0, host: '127.0.0.1' })
+  await app.kontrolRegister.ready
+  return { app, base }
+}
+
+async function findKites(t: Teardown, kontrolURL: string, kiteKey: string, query: Record<string, string>): Promise<GetKitesResult['kites']> {
+  const client = await connectClient(t, kontrolURL, { auth: { type: 'kiteKey', key: kiteKey } })
+  const result = (await client.tell('getKites', { query })) as GetKitesResult
+  await client.close()
+  return result.kites
+}
+
+/** Opens a WebSocket and resolves with the open socket, or rejects with the handshake error. */
+function dial(url: string): Promise<WebSocket> {
+  return new Promise((resolve, reject) => {
+    const ws = new WebSocket(url)
+    ws.once('open', () => resolve(ws))
+    ws.once('error', reject)
+  })
+}
+
+t.test('a kite that listens on no port is found through Kontrol and called through the tunnel proxy', async (t) => {
+  const kontrol = await startKontrol(t)
+  const { app: proxy, base } = await startTunnelProxy(t, kontrol.url, kontrol.kiteKey('kontrol-owner'))
+  const [found] = await findKites(t, kontrol.url, kontrol.kiteKey('bob'), { name: 'tunnelproxy' })
+  t.equal(found?.url, `${base}/kite`, 'kite query finds the tunnel proxy')
+  t.match(found?.kite, { name: 'tunnelproxy', version: '0.0.2', environment: 'test' })
+
+  const child = runFixture(t, 'proxied-kite.mjs', { KONTROL_URL: kontrol.url, KITE_KEY: kontrol.kiteKey('alice'), PROXY: 'tunnel', NO_LISTEN: '1' })
+  const [, id, registered] = await waitForLine(child, /^registered (\S+) (\S+)$/)
+  t.equal(registered, `${base}/proxy?kiteID=${id}`, 'register returned http(s)://<publicHost>/proxy?kiteID=<id>, registered with Kontrol')
+  t.ok(proxy.kiteTunnelProxy.kites.has(id!))
+
+  const [hidden] = await findKites(t, kontrol.url, kontrol.kiteKey('bob'), { name: 'hidden' })
+  t.equal(hidden?.url, registered)
+  const token = hidden!.token
+
+  for (const transport of ['sockjs', 'xhr-polling', 'websocket'] as const) {
+    const client = await connectClient(t, hidden!.url, { transport, auth: { type: 'token', key: token }, timeout: 10000 })
+    t.equal(await client.tell('square', 4), 16, `KiteClient ${transport} through the tunnel: square(4)`)
+    t.equal(await client.tell('secret'), 'hello bob', `KiteClient ${transport}: an authenticated method checks the token through the tunnel`)
+    const seen: number[] = []
+    t.equal(await client.tell('count', 3, (i: number) => seen.push(i)), 'done')
+    t.same(seen, [1, 2, 3], `KiteClient ${transport}: callbacks cross the tunnel`)
+    await client.close()
+  }
+  const anonymous = await connectClient(t, hidden!.url, { transport: 'sockjs' })
+  t.equal(await anonymous.tell('square', 3), 9)
+  await t.rejects(anonymous.tell('secret'), { type: 'authenticationError' }, 'a call through the tunnel to an authenticated method without credentials is refused')
+  await anonymous.close()
+
+  const kitejsKinds = [
+    { name: 'raw WebSocket', transport: 'ws', url: registered!.replace(/^https/, 'wss'), prefix: undefined },
+    { name: 'SockJS WebSocket', transport: 'sockjs-ws', url: `${base}/proxy?kiteID=${id}`, prefix: undefined },
+  ]
+  for (const kind of kitejsKinds) {
+    const kite = kitejs.connectKite(kind.url, { transport: kind.transport, prefix: kind.prefix, auth: { type: 'token', key: token } })
+    t.equal(await kite.tell('square', [5]), 25, `kite.js ${kind.name} through the tunnel over TLS`)
+    await kitejs.closeKite(kite)
+  }
+
+  // The private kite dies: its tunnels close, the proxy forgets it, new clients get 404.
+  const held = await connectClient(t, hidden!.url, { transport: 'sockjs', auth: { type: 'token', key: token } })
+  t.equal(await held.tell('square', 2), 4)
+  const gone = new Promise<string>((resolve) => held.once('disconnect', resolve))
+  const pending = t.rejects(held.tellWithTimeout('count', 0, 1_000_000, () => {}), { type: 'disconnect' }, 'a call in flight fails with disconnect, not a hang')
+  child.kill('SIGKILL')
+  await exited(child)
+  t.match(await gone, /Go away|closed/, 'the public client is told the session ended')
+  await pending
+  await eventually(() => !proxy.kiteTunnelProxy.kites.has(id!), 10000)
+  const late = new KiteClient(hidden!.url, { transport: 'sockjs', connectTimeout: 10000 })
+  t.teardown(() => late.close())
+  await t.rejects(late.connect(), { message: /404/ }, 'a new client of the forgotten kite gets 404')
+  const res = await fetch(`${base}/proxy/123/abcdefabcdefabcdefab/xhr?kiteID=${id}`, { method: 'POST' })
+  t.equal(res.status, 404, 'an XHR poll for the forgotten kite gets 404 too')
+})
+
+t.test('tunnel tokens: a forged, replayed, expired or misdirected token is refused', async (t) => {
+  const kontrol = await startKontrol(t)
+  const { app: proxy, base } = await startTunnelProxy(t, kontrol.url, kontrol.kiteKey('kontrol-owner'))
+  // A private kite, driven by hand: it records the tunnel URL it is asked to dial.
+  const urls: string[] = []
+  const privateKite = new KiteClient(`${base}/kite`, { auth: { type: 'kiteKey', key: kontrol.kiteKey('alice') } })
+  t.teardown(() => privateKite.close())
+  privateKite.handle('kite.tunnel', (req) => {
+    urls.push((req.args[0] as { url: string }).url)
+    return null
+  })
+  await privateKite.connect()
+  const publicURL = (await privateKite.tell('register', '')) as string
+  t.equal(publicURL, `${base}/proxy?kiteID=${privateKite.kite.id}`)
+
+  const client = new KiteClient(publicURL, { transport: 'sockjs', connectTimeout: 10000 })
+  t.teardown(() => client.close())
+  await client.connect()
+  await eventually(() => urls.length === 1, 10000)
+  const url = new URL(urls[0]!)
+  t.match(url.href, new RegExp(`^wss://127\\.0\\.0\\.1:\\d+/tunnel/\\d+/[0-9a-f]+/websocket\\?token=`), 'kite.tunnel got ws(s)://<publicHost>/tunnel/<srv>/<sess>/websocket?token=<jwt>')
+  const token = url.searchParams.get('token')!
+  const { header, claims } = decodeJwt(token)
+  t.match(header, { alg: 'RS256' })
+  t.equal(claims.sub, privateKite.kite.id, 'sub: the kite ID')
+  t.type(claims.seq, 'number', 'seq: the tunnel number')
+  t.ok((claims.exp as number) - Date.now() / 1000 <= 61, 'a short expiry')
+  t.same(Object.keys(claims).sort(), ['exp', 'iat', 'nbf', 'seq', 'sub'], 'the claims of spec §5.6')
+
+  const other = makeKontrol()
+  const now = Math.floor(Date.now() / 1000)
+  const forged = signJwt({ alg: 'RS256', typ: 'JWT' }, { sub: claims.sub, seq: claims.seq, iat: now, nbf: now - 60, exp: now + 60 }, other.privateKey)
+  await t.rejects(dial(`${url.origin}${url.pathname}?token=${forged}`), /403/, 'a token signed with another key is refused')
+  const none = signJwt({ alg: 'none', typ: 'JWT' }, { sub: claims.sub, seq: claims.seq, exp: now + 60 }, null)
+  await t.rejects(dial(`${url.origin}${url.pathname}?token=${none}`), /403/, 'an unsigned token is refused')
+  const misdirected = proxy.kiteTunnelProxy.signToken({ sub: 'someone-else', seq: claims.seq as number, iat: now, nbf: now - 60, exp: now + 60 })
+  await t.rejects(dial(`${url.origin}${url.pathname}?token=${misdirected}`), /403/, 'a token for another kite is refused')
+  const expired = proxy.kiteTunnelProxy.signToken({ sub: claims.sub as string, seq: claims.seq as number, iat: now - 120, nbf: now - 180, exp: now - 60 })
+  await t.rejects(dial(`${url.origin}${url.pathname}?token=${expired}`), /403/, 'an expired token is refused')
+  await t.rejects(dial(`${url.origin}${url.pathname}`), /403/, 'no token: refused')
+
+  // The real token opens the tunnel once; the public client's call then goes through it.
+  const tunnel = await dial(url.href)
+  const frames: string[] = []
+  tunnel.on('message', (d) => frames.push(d.toString()))
+  await eventually(() => frames.includes('o'), 5000)
+  await t.rejects(dial(url.href), /403/, 'the same token again (a replay) is refused')
+  const call = client.tell('square', 8)
+  await eventually(() => frames.some((f) => f.startsWith('a[')), 5000)
+  const request = JSON.parse((JSON.parse(frames.find((f) => f.startsWith("a["))!.slice(1)) as string[])[0]!) as { method: string; callbacks: Record<string, unknown> }
+  t.equal(request.method, 'square', 'the public call arrives through the tunnel')
+  const responseId = Object.keys(request.callbacks)[0]
+  tunnel.send(JSON.stringify([JSON.stringify({ method: Number(responseId), arguments: [{ error: null, result: 64 }], callbacks: {} })]))
+  t.equal(await call, 64, 'and the answer goes back')
+  tunnel.close()
+  await new Promise((resolve) => client.once('disconnect', resolve))
+  t.pass('closing the tunnel ends the public session')
+  t.equal(proxy.kiteTunnelProxy.openTunnels, 0)
+})
+
+t.test('a kite that never opens its tunnel: the public client is closed, not left hanging', async (t) => {
+  const kontrol = await startKontrol(t)
+  const { app: proxy, base } = await startTunnelProxy(t, kontrol.url, kontrol.kiteKey('kontrol-owner'), 500)
+  const privateKite = new KiteClient(`${base}/kite`, { auth: { type: 'kiteKey', key: kontrol.kiteKey('alice') } })
+  t.teardown(() => privateKite.close())
+  privateKite.handle('kite.tunnel', () => null)
+  await privateKite.connect()
+  const publicURL = (await privateKite.tell('register', '')) as string
+  const client = new KiteClient(publicURL, { transport: 'sockjs', timeout: 20000 })
+  t.teardown(() => client.close())
+  await client.connect()
+  const gone = new Promise<string>((resolve) => client.once('disconnect', resolve))
+  const call = client.tell('square', 2)
+  t.match(await gone, /did not open a tunnel in time/)
+  await t.rejects(call, { type: 'disconnect' })
+  t.equal(proxy.kiteTunnelProxy.pendingTunnels, 0)
+  // An unregistered id and a missing one are refused over HTTP.
+  t.equal((await fetch(`${base}/proxy/info?kiteID=nobody`)).status, 404)
+  t.equal((await fetch(`${base}/proxy/info`)).status, 400)
+  t.equal((await fetch(`${base}/tunnel/1/2/xhr?token=x`, { method: 'POST' })).status, 404, 'tunnels are WebSocket only')
+})
