@@ -7,13 +7,15 @@ import { registerCommand } from './commands/register.js'
 import { showkeyCommand } from './commands/showkey.js'
 import { pingCommand } from './commands/ping.js'
 import { tellCommand } from './commands/tell.js'
+import { proxyCommand } from './commands/proxy.js'
+import { tunnelproxyCommand } from './commands/tunnelproxy.js'
 
 /** The command table. */
-export const commands: readonly Command[] = [kontrolCommand, registerCommand, showkeyCommand, queryCommand, tellCommand, pingCommand]
+export const commands: readonly Command[] = [kontrolCommand, registerCommand, showkeyCommand, queryCommand, tellCommand, pingCommand, proxyCommand, tunnelproxyCommand]
 
 function help(out: (line: string) => void): void {
   out('usage: kite COMMAND [options]   (kite help COMMAND for details)\n')
-  for (const c of commands) out(`  ${c.name.padEnd(10)}${c.summary}`)
+  for (const c of commands) out(`  ${c.name.padEnd(12)}${c.summary}`)
   out('\nEnvironment: KITE_HOME (default ~/.kite) holds kite.key; KITE_KONTROL_URL overrides its kontrolURL.')
 }
 

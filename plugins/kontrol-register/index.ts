@@ -30,8 +30,8 @@ export interface KontrolRegisterOptions {
   kontrolURL?: string | string[]
   /** The kite.key to register with. Default: `$KITE_HOME/kite.key`. */
   kiteKey?: string
-  /** The URL to register. Default: `http://<listen address><prefix>` once the server listens. */
-  url?: string
+  /** The URL to register (a function is asked once the server listens). Default: `http(s)://<listen address><prefix>` once the server listens. */
+  url?: string | (() => string)
   /** Register over HTTP with `/heartbeat` polling instead of a WebSocket. Default false. */
   http?: boolean
   /** Transport of the WebSocket link. Default SockJS. */
@@ -73,7 +73,8 @@ async function kontrolRegisterPlugin(app: FastifyInstance, o: KontrolRegisterOpt
   const kiteKey = o.kiteKey ?? (await findKiteKey())?.key
   if (kiteKey === undefined) throw kiteError('KITE_ERR_CONFIG_INVALID', 'kontrol-register needs a kite.key (option kiteKey, or $KITE_HOME/kite.key)')
   const claims = decodeKiteKey(kiteKey)
-  const configured = o.kontrolURL ?? process.env.KITE_KONTROL_URL ?? claims.kontrolURL
+  // An empty KITE_KONTROL_URL counts as unset.
+  const configured = o.kontrolURL ?? (process.env.KITE_KONTROL_URL === '' ? undefined : process.env.KITE_KONTROL_URL) ?? claims.kontrolURL
   const urls = (Array.isArray(configured) ? configured : [configured]).filter((u): u is string => typeof u === 'string' && u !== '')
   if (urls.length === 0) throw kiteError('KITE_ERR_CONFIG_INVALID', 'no kontrol URL given in config')
   for (const u of urls) new URL(u)
@@ -87,7 +88,7 @@ async function kontrolRegisterPlugin(app: FastifyInstance, o: KontrolRegisterOpt
   }
   const identity = app.kite.identity
   // Without a proxy the URL registered is our own; behind one, the proxy's (empty until it answers).
-  let localURL = o.url ?? ''
+  let localURL = typeof o.url === 'string' ? o.url : ''
   let url = ''
   const proxyOptions = o.proxy === true ? {} : o.proxy === false || o.proxy === undefined ? null : o.proxy
   const registeredURL = (): string => (proxyOptions === null ? localURL : url)
@@ -168,6 +169,7 @@ async function kontrolRegisterPlugin(app: FastifyInstance, o: KontrolRegisterOpt
   if (tunnelOnly) app.addHook('onReady', async () => startLinks())
   app.addHook('onListen', async () => {
     if (tunnelOnly) return
+    if (typeof o.url === 'function') localURL = o.url()
     if (localURL === '') {
       const address = app.server.address()
       if (address !== null && typeof address === 'object') {

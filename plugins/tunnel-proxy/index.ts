@@ -53,7 +53,7 @@ export interface TunnelProxyDecorator {
   readonly pendingTunnels: number
   /** `<scheme>://<publicHost>` once the server listens. */
   publicBase(): string
-  /** The public URL of the proxy's own kite, to register with Kontrol. */
+  /** The public URL of the proxy's own kite, to register with Kontrol: `ws(s)://<publicHost>/kite`, as upstream registers it. */
   kiteURL(): string
   /** Signs a tunnel token (exposed for tests and tools). */
   signToken(claims: TunnelTokenClaims): string
@@ -347,7 +347,7 @@ async function tunnelProxyPlugin(app: FastifyInstance, o: TunnelProxyOptions): P
       return pending.size
     },
     publicBase,
-    kiteURL: () => `${publicBase()}${kite.prefix}`,
+    kiteURL: () => `${scheme === 'https' ? 'wss' : 'ws'}://${publicHost()}${kite.prefix}`,
     signToken: (claims: TunnelTokenClaims) => signToken(claims, keyPair.privateKey),
     verifyToken: (token: string) => verifyToken(token, keyPair.publicKey, Math.floor(Date.now() / 1000)),
   })

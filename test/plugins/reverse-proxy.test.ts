@@ -13,6 +13,8 @@ import { kontrolRegister } from '../../plugins/kontrol-register/index.js'
 import type { GetKitesResult } from '../../lib/protocol/kontrol.js'
 
 // Every socket of this file (ws, fetch, the kite's own process) trusts the test CA through NODE_EXTRA_CA_CERTS.
+// Several processes on a busy machine: more than the default per-file timeout.
+t.setTimeout(240000)
 const certs = withTrustedTestCA()
 const require = createRequire(import.meta.url)
 const kitejs = require('../helpers/kitejs.cjs') as typeof KitejsHelpers
