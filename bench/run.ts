@@ -104,6 +104,11 @@ for (const inFlight of [1, 32]) {
   cases.push({ name: 'kite raw WS, token, auth off', inFlight, open: () => kiteClient(kiteURL, 'websocket', token, false) })
   cases.push({ name: 'kite raw WS, token, auth on', inFlight, open: () => kiteClient(kiteURL, 'websocket', token, true) })
 }
+// Reverse proxy (issue 15): the same kite called through a kite reverse proxy running in a third thread.
+const proxyWorker = new Worker(new URL('./proxy-worker.js', import.meta.url), { workerData: { kiteURL } })
+const { proxiedURL } = await new Promise<{ proxiedURL: string }>((r) => proxyWorker.once('message', r))
+cases.push({ name: 'kite raw WS via reverse proxy', inFlight: 32, open: () => kiteClient(proxiedURL, 'websocket') })
+cases.push({ name: 'kite SockJS via reverse proxy', inFlight: 32, open: () => kiteClient(proxiedURL, 'sockjs') })
 const rounds = new Map<Case, Result[]>(cases.map((c) => [c, []]))
 for (let round = 0; round < ROUNDS; round++) {
   for (const c of cases) {
@@ -117,6 +122,7 @@ const results = cases.map((c) => {
   return rs[Math.floor(rs.length / 2)]!
 })
 worker.postMessage('stop')
+proxyWorker.postMessage('stop')
 
 const baseline = new Map(results.filter((r) => r.name === 'bare JSON over WebSocket').map((r) => [r.inFlight, r.callsPerSec]))
 console.log(`square(4), median of ${ROUNDS} interleaved rounds of ${SECONDS}s per case, servers in a worker thread, Node ${process.version}`)
@@ -130,4 +136,7 @@ const byName = (name: string, inFlight: number): number => results.find((r) => r
 for (const inFlight of [1, 32]) {
   const on = byName('kite raw WS, token, auth on', inFlight)
   console.log(`token auth on / off (same client and token), raw WebSocket, ${inFlight} in flight: ${(on / byName('kite raw WS, token, auth off', inFlight)).toFixed(2)}x; vs a client without credentials: ${(on / byName('kite raw WebSocket', inFlight)).toFixed(2)}x`)
+}
+for (const [proxied, direct] of [['kite raw WS via reverse proxy', 'kite raw WebSocket'], ['kite SockJS via reverse proxy', 'kite SockJS WebSocket']] as const) {
+  console.log(`reverse proxy, 32 in flight: ${proxied} / ${direct} (direct, same run) = ${(byName(proxied, 32) / byName(direct, 32)).toFixed(2)}x (goal >= 0.6x)`)
 }
