@@ -1,14 +1,12 @@
 import replyFrom from '@fastify/reply-from'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
-import WebSocket from 'ws'
+import { connect as netConnect, type Socket } from 'node:net'
+import { connect as tlsConnect } from 'node:tls'
 import { kiteError } from '../../lib/errors.js'
 import type { KiteConnection } from '../../lib/connection/connection.js'
 import type { KiteRequest } from '../../lib/methods/request.js'
 import { kiteServer, type KiteServerOptions } from '../kite-server/index.js'
-import { startLivenessSweep, type WatchedSocket } from '../kite-server/transports/websocket.js'
-import { WriteGate, resolveBackpressure, type BackpressureOptions } from '../../lib/connection/backpressure.js'
-import { wsCloseCode } from '../kite-server/transports/sockjs-frames.js'
 
 /** Options of the reverse proxy (`kiteReverseProxy`), as upstream's reverseproxy flags (spec §12.2). */
 export interface ReverseProxyOptions {
@@ -28,14 +26,6 @@ export interface ReverseProxyOptions {
   kite?: Partial<KiteServerOptions>
   /** How long a proxied HTTP request (an XHR poll) may take, ms. Default 60000. */
   requestTimeoutMs?: number
-  /** Most bytes of one proxied WebSocket message. Default 2 MiB + 1 KiB (a 1 MiB kite message framed by SockJS). */
-  maxMessageBytes?: number
-  /** Ping period of the public WebSockets; a socket that misses a ping is closed. Default 30000 ms. */
-  heartbeatMs?: number
-  /** Bytes waiting to be written to one side above which reading from the other side pauses (default 4 MiB). */
-  maxBufferedBytes?: number
-  /** How long they may stay above it before both sockets are closed (1008), ms. Default 10000. */
-  backpressureGraceMs?: number
 }
 
 /** One kite reachable through the proxy. */
@@ -108,81 +98,74 @@ function parseBackend(value: unknown): URL {
   return url
 }
 
-/** Pipes one public WebSocket to the kite's backend and back, until either side closes. */
-function pipeWebSocket(source: WebSocket, target: URL, request: FastifyRequest, watched: Set<WatchedSocket>, maxPayload: number, backpressure: BackpressureOptions): void {
-  const headers: Record<string, string> = {}
-  for (const [name, value] of Object.entries(request.headers)) {
-    if (typeof value === 'string' && !HOP_HEADERS.has(name)) headers[name] = value
+/** Request headers the proxy sets itself on a forwarded upgrade. */
+const OWN_HEADERS = new Set(['host', 'x-forwarded-for', 'x-forwarded-proto'])
+
+function badGateway(socket: Socket, message: string): void {
+  const body = JSON.stringify({ error: 'bad gateway', message })
+  if (!socket.destroyed) socket.end(`HTTP/1.1 502 Bad Gateway\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`)
+}
+
+/**
+ * Forwards one WebSocket upgrade to the kite: the request goes to the backend
+ * with its path rewritten, and from then on bytes are piped both ways (the
+ * backend's 101 and every frame), so the proxy neither parses nor re-frames
+ * messages. Pings and closes pass end to end; pipe() carries backpressure.
+ */
+function pipeUpgrade(request: FastifyRequest, target: URL, open: Set<Socket>): void {
+  const socket = request.raw.socket
+  open.add(socket)
+  // @fastify/websocket keeps the bytes read past the upgrade request (normally none) under its own symbol.
+  const headSymbol = Object.getOwnPropertySymbols(request.raw).find((sym) => sym.description === 'ws-head')
+  const head = headSymbol === undefined ? undefined : ((request.raw as unknown as Record<symbol, unknown>)[headSymbol] as Buffer | undefined)
+  const lines = [`GET ${target.pathname}${target.search} HTTP/1.1`, `Host: ${target.host}`]
+  const raw = request.raw.rawHeaders
+  let forwardedFor = ''
+  for (let i = 0; i + 1 < raw.length; i += 2) {
+    const name = raw[i]!
+    const lower = name.toLowerCase()
+    if (lower === 'x-forwarded-for') forwardedFor = raw[i + 1]!
+    if (!OWN_HEADERS.has(lower)) lines.push(`${name}: ${raw[i + 1]!}`)
   }
-  const forwarded = request.headers['x-forwarded-for']
-  headers['x-forwarded-for'] = typeof forwarded === 'string' && forwarded !== '' ? `${forwarded}, ${request.ip}` : request.ip
-  headers['x-forwarded-proto'] = request.protocol
-  const protocol = request.headers['sec-websocket-protocol']
-  const upstream = new WebSocket(target, typeof protocol === 'string' ? protocol.split(',').map((p) => p.trim()) : [], { headers, maxPayload, perMessageDeflate: false, skipUTF8Validation: true, handshakeTimeout: 15000 })
-  // A side that reads slowly pauses reading from the other side; one that stays behind for the grace period ends both.
-  const gate = (to: WebSocket, from: WebSocket): WriteGate =>
-    new WriteGate(backpressure, {
-      queued: () => to.bufferedAmount,
-      pause: () => from.pause(),
-      resume: () => from.resume(),
-      overflow: () => finish(1008, 'peer does not read: too much data queued'),
-    })
-  const toSource = gate(source, upstream)
-  const toUpstream = gate(upstream, source)
-  const entry: WatchedSocket = { ws: source, alive: true, sockjs: false, gate: toSource }
-  watched.add(entry)
-  const early: Array<{ data: WebSocket.RawData; binary: boolean }> = []
-  let earlyBytes = 0
-  let done = false
-  const finish = (code: number, reason: string): void => {
-    if (done) return
-    done = true
-    watched.delete(entry)
-    toSource.dispose()
-    toUpstream.dispose()
-    const c = wsCloseCode(code)
-    if (source.readyState === WebSocket.OPEN) source.close(c, reason)
-    else if (source.readyState === WebSocket.CONNECTING) source.terminate()
-    if (upstream.readyState === WebSocket.OPEN) upstream.close(c, reason)
-    else if (upstream.readyState === WebSocket.CONNECTING) upstream.terminate()
-  }
-  source.on('message', (data, binary) => {
-    entry.alive = true
-    if (upstream.readyState === WebSocket.OPEN) {
-      upstream.send(data, { binary })
-      toUpstream.check()
-      return
-    }
-    earlyBytes += Array.isArray(data) ? data.reduce((n, b) => n + b.length, 0) : (data as Buffer).length
-    if (earlyBytes > maxPayload) {
-      finish(1009, 'too much sent before the kite answered')
-      return
-    }
-    early.push({ data, binary })
-  })
-  source.on('pong', () => {
-    entry.alive = true
-  })
-  upstream.on('open', () => {
-    for (const m of early.splice(0)) upstream.send(m.data, { binary: m.binary })
-  })
-  upstream.on('message', (data, binary) => {
-    if (source.readyState === WebSocket.OPEN) {
-      source.send(data, { binary })
-      toSource.check()
+  lines.push(`X-Forwarded-For: ${forwardedFor !== '' ? `${forwardedFor}, ${request.ip}` : request.ip}`, `X-Forwarded-Proto: ${request.protocol}`)
+  const port = Number(target.port !== '' ? target.port : target.protocol === 'wss:' ? 443 : 80)
+  let connected = false
+  const upstream: Socket =
+    target.protocol === 'wss:'
+      ? tlsConnect({ host: target.hostname, port, servername: target.hostname })
+      : netConnect({ host: target.hostname, port })
+  const ready = target.protocol === 'wss:' ? 'secureConnect' : 'connect'
+  upstream.setNoDelay(true)
+  socket.setNoDelay(true)
+  upstream.setTimeout(15000, () => {
+    if (!connected) {
+      badGateway(socket, 'the kite did not answer in time')
+      upstream.destroy()
     }
   })
-  source.on('close', (code, reason) => finish(code, reason.toString()))
-  upstream.on('close', (code, reason) => finish(code, reason.toString()))
-  source.on('error', (err) => request.log.debug({ err }, 'reverse proxy: public WebSocket error'))
+  upstream.once(ready, () => {
+    connected = true
+    upstream.setTimeout(0)
+    upstream.write(`${lines.join('\r\n')}\r\n\r\n`)
+    if (head !== undefined && head.length > 0) upstream.write(head)
+    upstream.pipe(socket)
+    socket.pipe(upstream)
+  })
   upstream.on('error', (err) => {
-    request.log.debug({ err: err.message, target: target.origin }, 'reverse proxy: backend WebSocket error')
-    finish(1011, 'kite unreachable')
+    request.log.debug({ err: err.message, target: target.origin }, 'reverse proxy: kite unreachable')
+    if (!connected) badGateway(socket, 'the kite cannot be reached')
+    else socket.destroy()
   })
-  upstream.on('unexpected-response', (_req, res) => {
-    request.log.debug({ status: res.statusCode, target: target.origin }, 'reverse proxy: backend refused the WebSocket')
-    res.resume()
-    finish(1011, `kite answered ${res.statusCode}`)
+  socket.on('error', (err) => {
+    request.log.debug({ err: err.message }, 'reverse proxy: public socket error')
+    upstream.destroy()
+  })
+  socket.once('close', () => {
+    open.delete(socket)
+    upstream.destroy()
+  })
+  upstream.once('close', () => {
+    if (connected) socket.destroy()
   })
 }
 
@@ -194,9 +177,7 @@ async function reverseProxyPlugin(app: FastifyInstance, o: ReverseProxyOptions):
   const kites = new Map<string, ProxiedKite>()
   const publicHost = o.publicHost ?? '127.0.0.1'
   const scheme = o.scheme ?? (app.initialConfig.https !== undefined && app.initialConfig.https !== false ? 'https' : 'http')
-  const maxPayload = o.maxMessageBytes ?? 2 * 1024 * 1024 + 1024
   const timeout = o.requestTimeoutMs ?? 60000
-  const backpressure = resolveBackpressure('kite-reverse-proxy', { maxBufferedBytes: o.maxBufferedBytes, graceMs: o.backpressureGraceMs })
 
   const publicBase = (): string => {
     let port = o.publicPort
@@ -235,14 +216,18 @@ async function reverseProxyPlugin(app: FastifyInstance, o: ReverseProxyOptions):
     kiteURL: () => `${publicBase()}${kite.prefix}`,
   })
 
+  // Upgraded sockets are no longer the HTTP server's to close: ended here when the app closes.
+  const piped = new Set<Socket>()
+  app.addHook('preClose', async () => {
+    for (const socket of piped) socket.destroy()
+    piped.clear()
+  })
+
   await app.register(async (scope) => {
     await scope.register(replyFrom, { disableRequestLogging: true, undici: { connections: 256, pipelining: 1, headersTimeout: timeout, bodyTimeout: timeout } })
     // Bodies (XHR sends) are streamed to the kite as they are, never parsed here.
     scope.removeAllContentTypeParsers()
     scope.addContentTypeParser('*', (_req, payload, done) => done(null, payload))
-    const watched = new Set<WatchedSocket>()
-    const sweep = startLivenessSweep(watched, o.heartbeatMs ?? 30000)
-    scope.addHook('onClose', async () => clearInterval(sweep))
 
     type Params = { id: string; '*'?: string }
     const lookup = async (request: FastifyRequest<{ Params: Params }>, reply: FastifyReply): Promise<void> => {
@@ -251,8 +236,16 @@ async function reverseProxyPlugin(app: FastifyInstance, o: ReverseProxyOptions):
         await reply.code(404).type('application/json').send({ error: 'kite not found', message: `no kite is registered with this proxy under id ${id}` })
         return
       }
-      if (backendTarget(kites.get(id)!.backend, request.raw.url ?? '', id, false) === null) {
+      const upgrade = request.headers.upgrade?.toLowerCase() === 'websocket' && request.method === 'GET'
+      const target = backendTarget(kites.get(id)!.backend, request.raw.url ?? '', id, upgrade)
+      if (target === null) {
         await reply.code(400).type('application/json').send({ error: 'bad path', message: 'the path may not leave the kite\'s URL' })
+        return
+      }
+      if (upgrade) {
+        // Taken over here, before any handler: the upgrade is forwarded as bytes.
+        reply.hijack()
+        pipeUpgrade(request, target, piped)
       }
     }
     const http = async (request: FastifyRequest<{ Params: Params }>, reply: FastifyReply): Promise<void> => {
@@ -275,17 +268,8 @@ async function reverseProxyPlugin(app: FastifyInstance, o: ReverseProxyOptions):
         },
       })
     }
-    const ws = (socket: WebSocket, request: FastifyRequest<{ Params: Params }>): void => {
-      const entry = kites.get(request.params.id)
-      const target = entry === undefined ? null : backendTarget(entry.backend, request.raw.url ?? '', request.params.id, true)
-      if (target === null) {
-        socket.close(4404, 'kite not found')
-        return
-      }
-      pipeWebSocket(socket, target, request, watched, maxPayload, backpressure)
-    }
     for (const url of ['/proxy/:id', '/proxy/:id/*']) {
-      scope.route<{ Params: Params }>({ method: 'GET', url, preHandler: lookup, handler: http, wsHandler: ws })
+      scope.route<{ Params: Params }>({ method: 'GET', url, preHandler: lookup, handler: http })
       scope.route<{ Params: Params }>({ method: ['POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'], url, preHandler: lookup, handler: http })
     }
   })
