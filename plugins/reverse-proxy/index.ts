@@ -58,8 +58,6 @@ declare module 'fastify' {
 /** A kite ID as a path segment: what Go and our kites use (UUIDs), nothing that could change the path. */
 const KITE_ID = /^[A-Za-z0-9._~-]{1,128}$/
 
-/** Request headers not forwarded to a backend WebSocket (the ws client makes its own handshake). */
-const HOP_HEADERS = new Set(['host', 'connection', 'upgrade', 'sec-websocket-key', 'sec-websocket-version', 'sec-websocket-extensions', 'sec-websocket-accept', 'content-length', 'transfer-encoding', 'keep-alive'])
 
 /** Where `/proxy/<id>/<rest>` goes: the backend URL plus `/<rest>`, the query kept. Null for a path that leaves the backend's (`..`). */
 export function backendTarget(backend: URL, rawUrl: string, id: string, websocket: boolean): URL | null {
