@@ -44,17 +44,22 @@ export interface MethodSchema {
 
 type ArgsSchemaOf<S> = S extends { args: infer A } ? A : undefined
 
-/** `req.args` of a method with schema S under type provider TP: typed from `args`, or `unknown[]` without one. */
+/** `req.args` of a method with schema S under type provider TP: typed from `args`, or `unknown[]` without one (or without a type provider). */
 export type ArgsOf<TP extends FastifyTypeProvider, S> =
   ArgsSchemaOf<S> extends undefined
     ? unknown[]
     : ArgsSchemaOf<S> extends readonly unknown[]
-      ? { -readonly [K in keyof ArgsSchemaOf<S>]: ProvidedOr<TP, ArgsSchemaOf<S>[K], unknown> }
+      ? PerArgument<TP, ArgsSchemaOf<S>>
       : ProvidedOr<TP, ArgsSchemaOf<S>, unknown[]> extends infer A
         ? A extends readonly unknown[]
           ? A
           : unknown[]
         : unknown[]
+
+/** An array of per-argument schemas: a tuple of what TP makes of each, or `unknown[]` when TP makes nothing of them. */
+type PerArgument<TP extends FastifyTypeProvider, A extends readonly unknown[]> = unknown extends CallValidatorTypeProvider<TP, A[number]>
+  ? unknown[]
+  : { -readonly [K in keyof A]: ProvidedOr<TP, A[K], unknown> }
 
 /** What a handler of a method with schema S must answer: typed from `result`, or anything without one. */
 export type ResultOf<TP extends FastifyTypeProvider, S> = S extends { result: infer R } ? ProvidedOr<TP, R, unknown> : unknown
