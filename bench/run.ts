@@ -78,10 +78,9 @@ async function bareClient(url: string, tiny: boolean): Promise<{ call: OneCall; 
 }
 
 /** A KiteClient calling `square` (no authentication) or, with `authenticated`, `secureSquare` (token checked). */
-async function kiteClient(url: string, transport: TransportName, token?: string, authenticated = false): Promise<{ call: OneCall; close: () => Promise<void> }> {
+async function kiteClient(url: string, transport: TransportName, token?: string, authenticated = false, method = authenticated ? 'secureSquare' : 'square'): Promise<{ call: OneCall; close: () => Promise<void> }> {
   const client = new KiteClient(url, { transport, auth: token === undefined ? null : { type: 'token', key: token } })
   await client.connect()
-  const method = authenticated ? 'secureSquare' : 'square'
   return { call: () => client.tell(method, 4), close: () => client.close() }
 }
 
@@ -104,6 +103,8 @@ for (const inFlight of [1, 32]) {
   cases.push({ name: 'kite raw WS, token, auth off', inFlight, open: () => kiteClient(kiteURL, 'websocket', token, false) })
   cases.push({ name: 'kite raw WS, token, auth on', inFlight, open: () => kiteClient(kiteURL, 'websocket', token, true) })
 }
+// Schema validation: `schemaSquare` (args schema [number], the app's Ajv) against `square`, 32 in flight.
+cases.push({ name: 'kite raw WS, args schema', inFlight: 32, open: () => kiteClient(kiteURL, 'websocket', undefined, false, 'schemaSquare') })
 const rounds = new Map<Case, Result[]>(cases.map((c) => [c, []]))
 for (let round = 0; round < ROUNDS; round++) {
   for (const c of cases) {
@@ -131,3 +132,4 @@ for (const inFlight of [1, 32]) {
   const on = byName('kite raw WS, token, auth on', inFlight)
   console.log(`token auth on / off (same client and token), raw WebSocket, ${inFlight} in flight: ${(on / byName('kite raw WS, token, auth off', inFlight)).toFixed(2)}x; vs a client without credentials: ${(on / byName('kite raw WebSocket', inFlight)).toFixed(2)}x`)
 }
+console.log(`args schema / none (schemaSquare vs square), raw WebSocket, 32 in flight: ${(byName('kite raw WS, args schema', 32) / byName('kite raw WebSocket', 32)).toFixed(2)}x (goal: at least 0.90x)`)

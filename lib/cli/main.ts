@@ -7,9 +7,10 @@ import { registerCommand } from './commands/register.js'
 import { showkeyCommand } from './commands/showkey.js'
 import { pingCommand } from './commands/ping.js'
 import { tellCommand } from './commands/tell.js'
+import { describeCommand } from './commands/describe.js'
 
 /** The command table. */
-export const commands: readonly Command[] = [kontrolCommand, registerCommand, showkeyCommand, queryCommand, tellCommand, pingCommand]
+export const commands: readonly Command[] = [kontrolCommand, registerCommand, showkeyCommand, queryCommand, tellCommand, describeCommand, pingCommand]
 
 function help(out: (line: string) => void): void {
   out('usage: kite COMMAND [options]   (kite help COMMAND for details)\n')
