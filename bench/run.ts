@@ -2,6 +2,7 @@ import { Worker } from 'node:worker_threads'
 import WebSocket from 'ws'
 import { KiteClient } from '../lib/client/client.js'
 import type { TransportName } from '../lib/client/transports/transport.js'
+import { schemaDispatchCost } from './schema-dispatch.js'
 
 /**
  * Calls per second and latency, KiteClient → kite-server `square`, against a
@@ -103,8 +104,6 @@ for (const inFlight of [1, 32]) {
   cases.push({ name: 'kite raw WS, token, auth off', inFlight, open: () => kiteClient(kiteURL, 'websocket', token, false) })
   cases.push({ name: 'kite raw WS, token, auth on', inFlight, open: () => kiteClient(kiteURL, 'websocket', token, true) })
 }
-// Schema validation: `schemaSquare` (args schema [number], the app's Ajv) against `square`, 32 in flight.
-cases.push({ name: 'kite raw WS, args schema', inFlight: 32, open: () => kiteClient(kiteURL, 'websocket', undefined, false, 'schemaSquare') })
 const rounds = new Map<Case, Result[]>(cases.map((c) => [c, []]))
 for (let round = 0; round < ROUNDS; round++) {
   for (const c of cases) {
@@ -117,6 +116,24 @@ const results = cases.map((c) => {
   const rs = rounds.get(c)!.sort((a, b) => a.callsPerSec - b.callsPerSec)
   return rs[Math.floor(rs.length / 2)]!
 })
+
+// Schema validation: `schemaSquare` (args schema [number], checked by the app's Ajv) against
+// `square`, 32 in flight, raw WebSocket. Paired rounds, order alternating, median of the
+// per-pair ratios: this machine's speed drifts more between rounds than validation costs.
+const schemaRatios: number[] = []
+const schemaRuns: Result[][] = [[], []]
+for (let round = 0; round < ROUNDS * 2; round++) {
+  const pair: Result[] = []
+  for (const method of round % 2 === 0 ? ['square', 'schemaSquare'] : ['schemaSquare', 'square']) {
+    const conn = await kiteClient(kiteURL, 'websocket', undefined, false, method)
+    const r = await measure(method === 'square' ? 'kite raw WS, no schema' : 'kite raw WS, args schema', 32, conn.call)
+    await conn.close()
+    pair[method === 'square' ? 0 : 1] = r
+  }
+  schemaRuns[0]!.push(pair[0]!)
+  schemaRuns[1]!.push(pair[1]!)
+  schemaRatios.push(pair[1]!.callsPerSec / pair[0]!.callsPerSec)
+}
 worker.postMessage('stop')
 
 const baseline = new Map(results.filter((r) => r.name === 'bare JSON over WebSocket').map((r) => [r.inFlight, r.callsPerSec]))
@@ -132,4 +149,14 @@ for (const inFlight of [1, 32]) {
   const on = byName('kite raw WS, token, auth on', inFlight)
   console.log(`token auth on / off (same client and token), raw WebSocket, ${inFlight} in flight: ${(on / byName('kite raw WS, token, auth off', inFlight)).toFixed(2)}x; vs a client without credentials: ${(on / byName('kite raw WebSocket', inFlight)).toFixed(2)}x`)
 }
-console.log(`args schema / none (schemaSquare vs square), raw WebSocket, 32 in flight: ${(byName('kite raw WS, args schema', 32) / byName('kite raw WebSocket', 32)).toFixed(2)}x (goal: at least 0.90x)`)
+const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!
+const calls = (rs: Result[]): string => median(rs.map((r) => r.callsPerSec)).toFixed(0)
+console.log(
+  `args schema vs none (schemaSquare vs square), raw WebSocket, 32 in flight, ${schemaRatios.length} paired rounds: median ${calls(schemaRuns[1]!)} vs ${calls(schemaRuns[0]!)} calls/s; ` +
+    `median ratio ${median(schemaRatios).toFixed(2)}x (goal: at least 0.90x; pairs ${schemaRatios.map((r) => r.toFixed(2)).join(' ')})`,
+)
+const dispatch = schemaDispatchCost()
+console.log(
+  `args schema, dispatch alone (in process, no sockets): ${dispatch.schemaNs.toFixed(0)} ns per call vs ${dispatch.plainNs.toFixed(0)} ns without; ` +
+    `${dispatch.ratio.toFixed(2)}x the calls/s (validation costs ${(dispatch.schemaNs - dispatch.plainNs).toFixed(0)} ns per call)`,
+)

@@ -33,6 +33,9 @@ kites do not have kite.describe; for them it says so and exits with 1.
       if (err instanceof KiteError && err.type === 'methodNotFound') {
         throw new Error(`${target} does not describe its methods (no kite.describe: a Go or kite.js kite, or describe turned off)`)
       }
+      if (err instanceof KiteError && err.type === 'timeout') {
+        throw new Error(`${target} did not answer kite.describe in ${timeout} ms (kite.js kites never answer methods they do not know)`)
+      }
       throw err
     } finally {
       await client.close()
