@@ -176,9 +176,18 @@ function formatErrors(errors: unknown, dataVar: string): string {
 
 /** An array of per-argument schemas becomes a tuple schema; a schema stays as it is. */
 export function argsJsonOf(args: unknown): Record<string, unknown> {
-  if (Array.isArray(args)) return { type: 'array', items: [...args], minItems: args.length, additionalItems: false }
+  if (Array.isArray(args)) {
+    // Trailing arguments marked optional (TypeBox's Type.Optional) may be left out.
+    let required = args.length
+    while (required > 0 && isOptional(args[required - 1])) required--
+    return { type: 'array', items: [...args], minItems: required, additionalItems: false }
+  }
   if (args === null || typeof args !== 'object') throw new TypeError('schema.args must be a JSON schema or an array of schemas')
   return args as Record<string, unknown>
+}
+
+function isOptional(schema: unknown): boolean {
+  return schema !== null && typeof schema === 'object' && (schema as Record<string, unknown>)['~optional'] === true
 }
 
 /**

@@ -144,7 +144,7 @@ export function httpMirror(app: FastifyInstance, kite: Kite): (method: KiteMetho
           tags: ['kite'],
           body: { type: 'object', required: ['args'], properties: { args } },
           response,
-          ...(method.authenticate ? { security: [{ kiteToken: [] }, { kiteKey: [] }] } : {}),
+          ...(method.authenticate && kite.options.httpSecurity !== null ? { security: kite.options.httpSecurity } : {}),
         },
         validatorCompiler: noValidation,
       },

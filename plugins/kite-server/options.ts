@@ -66,6 +66,12 @@ export interface KiteServerOptions {
    * handled with `{ http: true }`.
    */
   http?: boolean
+  /**
+   * The OpenAPI `security` of mirrored methods that need credentials, naming
+   * security schemes you declare in @fastify/swagger's options, e.g.
+   * `[{ kiteToken: [] }, { kiteKey: [] }]`. Default: none.
+   */
+  httpSecurity?: Array<Record<string, string[]>>
   /** `kite.describe` lists the methods and their schemas: `true` (default, needs credentials), `'public'` (no credentials), `false` (not registered). */
   describe?: boolean | 'public'
   /** Check results against `result` schemas. Default: on unless NODE_ENV is `production`. */
@@ -93,6 +99,7 @@ export interface ResolvedServerOptions {
   maxCallbacksHeld: number
   warnIntervalMs: number
   http: boolean
+  httpSecurity: Array<Record<string, string[]>> | null
   describe: boolean | 'public'
   checkResults: boolean
 }
@@ -145,6 +152,7 @@ export function resolveServerOptions(o: KiteServerOptions): ResolvedServerOption
     maxCallbacksHeld: integer(o.maxCallbacksHeld, MAX_LOCAL_CALLBACKS, 'maxCallbacksHeld', 1),
     warnIntervalMs: positive(o.warnIntervalMs, 10_000, 'warnIntervalMs', true),
     http: o.http === true,
+    httpSecurity: o.httpSecurity ?? null,
     describe: o.describe === undefined ? true : o.describe,
     checkResults: o.checkResults ?? process.env.NODE_ENV !== 'production',
   }
