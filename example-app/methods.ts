@@ -31,5 +31,5 @@ export const mathMethods = {
       return 'done' as const
     },
   ),
-  whoami: method({ schema: { args: Type.Tuple([]), result: Type.String() }, description: "the caller's authenticated username" }, (req) => req.username),
+  whoami: method({ schema: { args: [], result: Type.String() }, description: "the caller's authenticated username" }, (req) => req.username),
 }

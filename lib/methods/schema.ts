@@ -177,6 +177,7 @@ function formatErrors(errors: unknown, dataVar: string): string {
 /** An array of per-argument schemas becomes a tuple schema; a schema stays as it is. */
 export function argsJsonOf(args: unknown): Record<string, unknown> {
   if (Array.isArray(args)) {
+    if (args.length === 0) return { type: 'array', maxItems: 0 }
     // Trailing arguments marked optional (TypeBox's Type.Optional) may be left out.
     let required = args.length
     while (required > 0 && isOptional(args[required - 1])) required--

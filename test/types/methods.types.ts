@@ -56,6 +56,12 @@ app.kite.handle('countdown', { schema: { args: [Type.Integer(), kiteCallback([Ty
   return 'done'
 })
 
+// No arguments at all.
+app.kite.handle('none', { schema: { args: [], result: Type.String() } }, (req) => {
+  assertType<Equal<typeof req.args, []>>()
+  return 'none'
+})
+
 // A method without a schema keeps unknown[].
 app.kite.handle('plain', (req) => {
   assertType<Equal<typeof req.args, unknown[]>>()

@@ -4,10 +4,9 @@ import { EXIT, UsageError, type Command } from '../command.js'
 import { millis, parse } from '../util.js'
 import { dialTarget } from './tell.js'
 
-/** One schema as a short line: `{"type":"number"}` stays JSON, shortened past 120 characters. */
+/** One schema as one line of JSON. */
 function short(value: unknown): string {
-  const text = JSON.stringify(value ?? null)
-  return text.length > 120 ? `${text.slice(0, 117)}...` : text
+  return JSON.stringify(value ?? null)
 }
 
 export const describeCommand: Command = {
