@@ -58,3 +58,16 @@ t.test('kite tell ... cb prints each callback call as a JSON line; kite describe
   t.equal(plain.code, 1)
   t.equal(plain.stderr, `kite describe: ${goLike} does not describe its methods (no kite.describe: a Go or kite.js kite, or describe turned off)\n`, 'a kite without kite.describe answers methodNotFound, reported plainly')
 })
+
+t.test('kite describe against a kite.js kite, which never answers methods it does not know, says so in one line', async (t) => {
+  const { createRequire } = await import('node:module')
+  const kitejs = createRequire(import.meta.url)('./helpers/kitejs.cjs') as typeof import('./helpers/kitejs.cjs')
+  const server = await kitejs.startKiteServer({ transport: 'ws', api: { square: (x: number, cb: (e: unknown, r: unknown) => void) => cb(null, x * x) } })
+  t.teardown(() => server.close())
+  const home = t.testdir()
+  const told = await kite(['tell', server.url, 'square', '5'], home)
+  t.equal(told.stdout, '25\n', told.stderr)
+  const described = await kite(['describe', server.url, '--timeout', '1500'], home)
+  t.equal(described.code, 1)
+  t.equal(described.stderr, `kite describe: ${server.url} did not answer kite.describe in 1500 ms (kite.js kites never answer methods they do not know)\n`)
+})
