@@ -5,14 +5,15 @@
  * - `KiteClient`: calls any kite (ours, Go kites, kite.js) over SockJS, XHR polling or raw WebSocket.
  */
 export { kiteServer, Kite } from './plugins/kite-server/index.js'
-export type { KiteServerOptions, KiteServerEvents } from './plugins/kite-server/index.js'
+export type { KiteServerOptions, KiteServerEvents, KiteDescription, MethodDescription } from './plugins/kite-server/index.js'
 export { KiteClient, Backoff } from './lib/client/index.js'
 export type { KiteClientOptions, KiteClientEvents, CallOptions, BackoffOptions, TransportName } from './lib/client/index.js'
 export { KiteError, KiteErrorCodes, WireErrorTypes, kiteError, toWire, fromWire } from './lib/errors.js'
 export type { KiteErrorCode, WireError, WireErrorType } from './lib/errors.js'
 export { KiteConnection } from './lib/connection/index.js'
 export type { TellOptions } from './lib/connection/index.js'
-export { KiteRequest, KiteMethod, MethodTable } from './lib/methods/index.js'
+export { KiteRequest, KiteMethod, MethodTable, kiteCallback, kiteMethods, KITE_CALLBACK } from './lib/methods/index.js'
+export type { MethodOptions, MethodSchema, ArgsOf, ResultOf, KiteCallback, KiteMethodDefinition, TypedClient, TypedHandler, ClientValue } from './lib/methods/index.js'
 export type { KiteHandler, FinalHandler, Outcome, MethodHandling, Authenticator, AuthContext, AuthResult, ThrottleOptions } from './lib/methods/index.js'
 export { kiteToString, kiteFromString, validateKite } from './lib/protocol/index.js'
 export type { KiteIdentity, KiteAuth, CallEnvelope, KiteResponse } from './lib/protocol/index.js'

@@ -2,6 +2,7 @@ import { Worker } from 'node:worker_threads'
 import WebSocket from 'ws'
 import { KiteClient } from '../lib/client/client.js'
 import type { TransportName } from '../lib/client/transports/transport.js'
+import { schemaDispatchCost } from './schema-dispatch.js'
 
 /**
  * Calls per second and latency, KiteClient → kite-server `square`, against a
@@ -78,10 +79,9 @@ async function bareClient(url: string, tiny: boolean): Promise<{ call: OneCall; 
 }
 
 /** A KiteClient calling `square` (no authentication) or, with `authenticated`, `secureSquare` (token checked). */
-async function kiteClient(url: string, transport: TransportName, token?: string, authenticated = false): Promise<{ call: OneCall; close: () => Promise<void> }> {
+async function kiteClient(url: string, transport: TransportName, token?: string, authenticated = false, method = authenticated ? 'secureSquare' : 'square'): Promise<{ call: OneCall; close: () => Promise<void> }> {
   const client = new KiteClient(url, { transport, auth: token === undefined ? null : { type: 'token', key: token } })
   await client.connect()
-  const method = authenticated ? 'secureSquare' : 'square'
   return { call: () => client.tell(method, 4), close: () => client.close() }
 }
 
@@ -121,6 +121,24 @@ const results = cases.map((c) => {
   const rs = rounds.get(c)!.sort((a, b) => a.callsPerSec - b.callsPerSec)
   return rs[Math.floor(rs.length / 2)]!
 })
+
+// Schema validation: `schemaSquare` (args schema [number], checked by the app's Ajv) against
+// `square`, 32 in flight, raw WebSocket. Paired rounds, order alternating, median of the
+// per-pair ratios: this machine's speed drifts more between rounds than validation costs.
+const schemaRatios: number[] = []
+const schemaRuns: Result[][] = [[], []]
+for (let round = 0; round < ROUNDS * 2; round++) {
+  const pair: Result[] = []
+  for (const method of round % 2 === 0 ? ['square', 'schemaSquare'] : ['schemaSquare', 'square']) {
+    const conn = await kiteClient(kiteURL, 'websocket', undefined, false, method)
+    const r = await measure(method === 'square' ? 'kite raw WS, no schema' : 'kite raw WS, args schema', 32, conn.call)
+    await conn.close()
+    pair[method === 'square' ? 0 : 1] = r
+  }
+  schemaRuns[0]!.push(pair[0]!)
+  schemaRuns[1]!.push(pair[1]!)
+  schemaRatios.push(pair[1]!.callsPerSec / pair[0]!.callsPerSec)
+}
 worker.postMessage('stop')
 proxyWorker.postMessage('stop')
 
@@ -140,3 +158,15 @@ for (const inFlight of [1, 32]) {
 for (const [proxied, direct] of [['kite raw WS via reverse proxy', 'kite raw WebSocket'], ['kite SockJS via reverse proxy', 'kite SockJS WebSocket']] as const) {
   console.log(`reverse proxy, 32 in flight: ${proxied} / ${direct} (direct, same run) = ${(byName(proxied, 32) / byName(direct, 32)).toFixed(2)}x (goal >= 0.6x)`)
 }
+const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!
+const calls = (rs: Result[]): string => median(rs.map((r) => r.callsPerSec)).toFixed(0)
+console.log(
+  `args schema vs none (schemaSquare vs square), raw WebSocket, 32 in flight, ${schemaRatios.length} paired rounds: median ${calls(schemaRuns[1]!)} vs ${calls(schemaRuns[0]!)} calls/s; ` +
+    `median ratio ${median(schemaRatios).toFixed(2)}x (goal: at least 0.90x; pairs ${schemaRatios.map((r) => r.toFixed(2)).join(' ')})`,
+)
+const dispatch = schemaDispatchCost()
+console.log(
+  `args schema, dispatch alone (in process, no sockets): ${dispatch.schemaNs.toFixed(0)} ns per call vs ${dispatch.plainNs.toFixed(0)} ns without; ` +
+    `${dispatch.ratio.toFixed(2)}x the calls/s (validation costs ${(dispatch.schemaNs - dispatch.plainNs).toFixed(0)} ns per call, ` +
+    `${((100 * (dispatch.schemaNs - dispatch.plainNs)) / (1e9 / median(schemaRuns[0]!.map((r) => r.callsPerSec)))).toFixed(1)}% of a whole call at 32 in flight above)`,
+)

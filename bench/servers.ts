@@ -33,6 +33,8 @@ await app.register(kiteServer, { name: 'math', version: '1.0.0' })
 app.kite.handle('square', (req) => (req.args[0] as number) ** 2).disableAuthentication()
 await app.register(kiteAuth, { trustedKontrolKeys: [publicKey], kiteKey: false })
 app.kite.handle('secureSquare', (req) => (req.args[0] as number) ** 2)
+// square with an args schema of its shape, checked by the app's Ajv: the cost of validation.
+app.kite.handle('schemaSquare', { schema: { args: [{ type: 'number' }] }, auth: false }, (req) => (req.args[0] as number) ** 2)
 const kiteBase = await app.listen({ port: 0, host: '127.0.0.1' })
 
 const barePort = (bare.address() as { port: number }).port

@@ -3,6 +3,7 @@ import { kiteServer, type KiteServerOptions } from '../plugins/kite-server/index
 import { kiteAuth } from '../plugins/kite-auth/index.js'
 import { kontrolRegister } from '../plugins/kontrol-register/index.js'
 import { systemInfo } from '../plugins/systeminfo/index.js'
+import { mathMethods } from './methods.js'
 
 /** Options of the example app. */
 export interface MathAppOptions {
@@ -18,10 +19,9 @@ export interface MathAppOptions {
  * The `math` kite: an HTTP route and kite methods side by side on one Fastify
  * server, with systeminfo and health routes, registered with Kontrol when one
  * is given.
- * - `square(n)`: n², no credentials needed.
- * - `countdown(n, onTick)`: calls `onTick(i)` for i = n … 1, then answers "done".
- * - `whoami()`: the caller's authenticated username (needs a kite.key or a token).
- * - `GET /square/:n`: the same square over plain HTTP.
+ * - the kite methods of `mathMethods` (./methods.ts), with schemas: `square(n)`,
+ *   `countdown(n, onTick)`, `whoami()`; `square` also at `POST /kite/methods/square`.
+ * - `GET /square/:n`: the same square as a plain HTTP route.
  */
 export async function buildMathApp(options: MathAppOptions = {}): Promise<FastifyInstance> {
   // Headers must arrive within 15 s (Node checks every 5 s); kite-server drops sockets that send no request within 10 s.
@@ -34,28 +34,7 @@ export async function buildMathApp(options: MathAppOptions = {}): Promise<Fastif
     await app.register(kontrolRegister, { kontrolURL: options.kontrol.url, kiteKey: options.kontrol.kiteKey })
   }
 
-  app.kite
-    .handle('square', (req) => {
-      const [n] = req.args
-      if (typeof n !== 'number' || !Number.isFinite(n)) throw new TypeError('square needs one number')
-      return n * n
-    })
-    .disableAuthentication()
-
-  app.kite
-    .handle('countdown', async (req) => {
-      const [n, onTick] = req.args
-      if (!Number.isInteger(n) || (n as number) < 0 || (n as number) > 1000) throw new TypeError('countdown needs an integer from 0 to 1000')
-      if (typeof onTick !== 'function') throw new TypeError('countdown needs a callback')
-      for (let i = n as number; i > 0; i--) {
-        onTick(i)
-        await new Promise((r) => setTimeout(r, 10))
-      }
-      return 'done'
-    })
-    .disableAuthentication()
-
-  app.kite.handle('whoami', (req) => req.username)
+  app.kite.handleAll(mathMethods)
 
   app.get<{ Params: { n: string } }>(
     '/square/:n',

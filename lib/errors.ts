@@ -27,6 +27,7 @@ export const KiteErrorCodes = {
   KITE_ERR_ARGUMENT_INVALID: { type: 'argumentError', message: '%s' },
   KITE_ERR_ENVELOPE_INVALID: { type: 'argumentError', message: 'Invalid request envelope: %s' },
   KITE_ERR_HANDLER_FAILED: { type: 'genericError', message: '%s' },
+  KITE_ERR_RESULT_INVALID: { type: 'genericError', message: 'result of %s does not match its schema: %s' },
   KITE_ERR_SERVER_CLOSING: { type: 'genericError', message: 'Kite is shutting down' },
   KITE_ERR_REQUEST_LIMIT: { type: 'requestLimitError', message: 'The maximum request rate is exceeded.' },
   KITE_ERR_CONCURRENCY_LIMIT: { type: 'requestLimitError', message: 'Too many calls in flight on this connection (limit %s)' },
@@ -101,15 +102,21 @@ export function kiteError(code: KiteErrorCode, ...args: unknown[]): KiteError {
   return new KiteError(entry.type, format(entry.message, args), code)
 }
 
-/** The wire form of any thrown value: KiteErrors keep their type; anything else is a genericError. */
+/**
+ * The wire form of any thrown value: KiteErrors keep their type and code;
+ * anything else is a genericError with code `KITE_ERR_HANDLER_FAILED`, or
+ * the error's own `KITE_ERR_*` code when it carries one.
+ */
 export function toWire(err: unknown, requestId = ''): WireError {
   if (err instanceof KiteError) {
-    return { type: err.type, message: err.message, code: err.code, id: err.id || requestId }
+    return { type: err.type, message: err.message, code: err.code || 'KITE_ERR_HANDLER_FAILED', id: err.id || requestId }
   }
   if (err instanceof Error) {
-    return { type: 'genericError', message: err.message, code: '', id: requestId }
+    const own = (err as { code?: unknown }).code
+    const code = typeof own === 'string' && own.startsWith('KITE_ERR_') ? own : 'KITE_ERR_HANDLER_FAILED'
+    return { type: 'genericError', message: err.message, code, id: requestId }
   }
-  return { type: 'genericError', message: String(err), code: '', id: requestId }
+  return { type: 'genericError', message: String(err), code: 'KITE_ERR_HANDLER_FAILED', id: requestId }
 }
 
 /** Turns an error object received from a peer into a KiteError. Tolerates J's `{}` errors. */

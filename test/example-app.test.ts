@@ -3,6 +3,7 @@ import { spawn } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
 import { buildMathApp } from '../example-app/app.js'
 import { KiteClient } from '../lib/client/client.js'
+import type { mathMethods } from '../example-app/methods.js'
 
 t.test('the math app answers over HTTP and as a kite', async (t) => {
   const app = await buildMathApp({ fastify: { logger: false } })
@@ -17,8 +18,14 @@ t.test('the math app answers over HTTP and as a kite', async (t) => {
   const ticks: number[] = []
   t.equal(await client.tell('countdown', 3, (i: number) => ticks.push(i)), 'done')
   t.same(ticks, [3, 2, 1])
-  await t.rejects(client.tell('square', 'four'), { type: 'genericError', message: 'square needs one number' })
-  await t.rejects(client.tell('countdown', 3), { message: 'countdown needs a callback' })
+  await t.rejects(client.tell('square', 'four'), { type: 'argumentError', message: 'args/0 must be number' })
+  await t.rejects(client.tell('countdown', 3), { type: 'argumentError', message: 'args must NOT have fewer than 2 items' })
+  await t.rejects(client.tell('countdown', 3000, () => {}), { type: 'argumentError', message: 'args/0 must be <= 1000' })
+  const math = client.typed<typeof mathMethods>()
+  const squared: number = await math.square(9)
+  t.equal(squared, 81, 'the typed client')
+  const res = await fetch(`${base}/kite/methods/square`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"args":[6]}' })
+  t.same(await res.json(), { result: 36 }, 'square over the HTTP mirror')
 })
 
 t.test('npm start: an embedded Kontrol and the math kite registered with it, on PORT and HOST; stops on SIGTERM', async (t) => {

@@ -9,9 +9,10 @@ import { pingCommand } from './commands/ping.js'
 import { tellCommand } from './commands/tell.js'
 import { proxyCommand } from './commands/proxy.js'
 import { tunnelproxyCommand } from './commands/tunnelproxy.js'
+import { describeCommand } from './commands/describe.js'
 
 /** The command table. */
-export const commands: readonly Command[] = [kontrolCommand, registerCommand, showkeyCommand, queryCommand, tellCommand, pingCommand, proxyCommand, tunnelproxyCommand]
+export const commands: readonly Command[] = [kontrolCommand, registerCommand, showkeyCommand, queryCommand, tellCommand, describeCommand, pingCommand, proxyCommand, tunnelproxyCommand]
 
 function help(out: (line: string) => void): void {
   out('usage: kite COMMAND [options]   (kite help COMMAND for details)\n')

@@ -7,6 +7,7 @@ import { resolveLimits, type DnodeLimits } from '../dnode/limits.js'
 import { addPing, heartbeat, log } from '../methods/builtins.js'
 import { MethodTable } from '../methods/dispatch.js'
 import type { KiteHandler, KiteMethod } from '../methods/method.js'
+import type { TypedClient } from '../methods/typed.js'
 import type { KiteAuth } from '../protocol/envelope.js'
 import { localKite, type KiteIdentity, type LocalKiteOptions } from '../protocol/kite.js'
 import { Backoff, type BackoffOptions } from './backoff.js'
@@ -284,6 +285,27 @@ export class KiteClient extends EventEmitter<KiteClientEvents> {
   /** `tell` with its own timeout in ms (0 = until disconnect). */
   tellWithTimeout(method: string, timeoutMs: number, ...args: unknown[]): Promise<unknown> {
     return this.call(method, args, { timeout: timeoutMs })
+  }
+
+  /**
+   * This client as a typed object: `client.typed<typeof mathMethods>().square(4)`
+   * resolves with a number, checked by tsc against the methods' schemas (a
+   * type-only import of the module that defines them with `kiteMethods()`).
+   * Each property calls the method of that name, with the default timeout.
+   */
+  typed<M>(): TypedClient<M> {
+    const cache = new Map<string, (...args: unknown[]) => Promise<unknown>>()
+    return new Proxy({} as TypedClient<M>, {
+      get: (_target, name) => {
+        if (typeof name !== 'string' || name === 'then') return undefined
+        let fn = cache.get(name)
+        if (fn === undefined) {
+          fn = (...args: unknown[]) => this.call(name, args)
+          cache.set(name, fn)
+        }
+        return fn
+      },
+    })
   }
 
   /** Calls `method` with an argument list and per-call options. */

@@ -2,8 +2,9 @@ import { KiteError, kiteError } from '../errors.js'
 import type { CallHandler, IncomingCall, KiteConnection } from '../connection/connection.js'
 import { parseEnvelope, type KiteAuth } from '../protocol/envelope.js'
 import { emptyKite, type KiteIdentity } from '../protocol/kite.js'
-import { HandlerLists, KiteMethod, type FinalHandler, type KiteHandler, type MethodHandling, type Outcome } from './method.js'
+import { HandlerLists, KiteMethod, type FinalHandler, type KiteHandler, type MethodHandling, type MethodOptions, type Outcome } from './method.js'
 import { KiteRequest } from './request.js'
+import { CompiledSchema, defaultValidatorCompiler, type ValidatorCompiler } from './schema.js'
 import type { Clock } from './throttle.js'
 
 /** What an authenticator is given: the credentials and who claims to send them. */
@@ -37,6 +38,18 @@ export interface MethodTableOptions {
   maxAuthFailures?: number
   /** The window of `maxAuthFailures`, in ms. Default 60000. */
   authFailureWindowMs?: number
+  /**
+   * Check results against `result` schemas (a failing result becomes
+   * `KITE_ERR_RESULT_INVALID`). Default: on unless NODE_ENV is `production`.
+   */
+  checkResults?: boolean
+  /**
+   * Where schemas are compiled. Default: a compiler built as Fastify builds
+   * its default one. kite-server gives the app's, once the app is ready.
+   */
+  validatorCompiler?: ValidatorCompiler
+  /** False: keep schemas uncompiled until `useValidatorCompiler()` (kite-server does this until the app is ready). */
+  compileNow?: boolean
 }
 
 interface Chain {
@@ -71,9 +84,16 @@ export class MethodTable extends HandlerLists implements CallHandler {
   /** Calls still owed an answer; an entry is removed by whoever answers first. */
   private readonly active = new Map<KiteRequest, IncomingCall>()
   private drained: (() => void) | null = null
+  private compiler: ValidatorCompiler | null
+  private compileNow: boolean
+  /** Whether results are checked against `result` schemas. */
+  readonly checkResults: boolean
 
   constructor(options: MethodTableOptions = {}) {
     super()
+    this.compiler = options.validatorCompiler ?? null
+    this.compileNow = options.compileNow ?? true
+    this.checkResults = options.checkResults ?? process.env.NODE_ENV !== 'production'
     this.maxConcurrent = options.maxConcurrentCalls ?? 1000
     if (!Number.isInteger(this.maxConcurrent) || this.maxConcurrent < 1) throw new TypeError('maxConcurrentCalls must be a positive integer')
     this.methodHandling = options.methodHandling ?? 'method'
@@ -85,11 +105,48 @@ export class MethodTable extends HandlerLists implements CallHandler {
     if (!(this.authFailureWindowMs > 0)) throw new TypeError('authFailureWindowMs must be a positive number')
   }
 
-  /** Registers (or replaces) a method. */
-  handle(name: string, handler: KiteHandler): KiteMethod {
-    const method = new KiteMethod(name, handler, this.clock)
+  /**
+   * Registers (or replaces) a method: `handle(name, handler)`, or
+   * `handle(name, { schema, auth, handling, throttle, http }, handler)`.
+   */
+  handle(name: string, handler: KiteHandler): KiteMethod
+  handle(name: string, options: MethodOptions, handler: KiteHandler): KiteMethod
+  handle(name: string, optionsOrHandler: MethodOptions | KiteHandler, maybeHandler?: KiteHandler): KiteMethod {
+    const options = typeof optionsOrHandler === 'function' ? {} : optionsOrHandler
+    const handler = typeof optionsOrHandler === 'function' ? optionsOrHandler : maybeHandler
+    if (options === null || typeof options !== 'object') throw new TypeError(`method ${name}: options must be an object`)
+    const method = new KiteMethod(name, handler as KiteHandler, this.clock)
+    if (options.auth === false) method.disableAuthentication()
+    if (options.handling !== undefined) method.methodHandling(options.handling)
+    if (options.throttle !== undefined) method.throttle(options.throttle)
+    if (options.http === true) method.http = true
+    method.description = options.description ?? options.schema?.description ?? ''
+    if (options.schema !== undefined) {
+      if (options.schema === null || typeof options.schema !== 'object') throw new TypeError(`method ${name}: schema must be an object`)
+      method.schema = options.schema
+      if (this.compileNow) this.compile(method)
+    }
     this.methods.set(name, method)
     return method
+  }
+
+  /**
+   * Compiles every method's schemas with `compiler` (the app's validator
+   * compiler), and the schemas of methods added later at once.
+   */
+  useValidatorCompiler(compiler: ValidatorCompiler): void {
+    this.compiler = compiler
+    this.compileNow = true
+    for (const method of this.methods.values()) if (method.schema !== null) this.compile(method)
+  }
+
+  private compile(method: KiteMethod): void {
+    this.compiler ??= defaultValidatorCompiler()
+    try {
+      method.compiledSchema = new CompiledSchema(method.schema!, this.compiler, method.name, this.checkResults)
+    } catch (err) {
+      throw new TypeError(`method ${method.name}: cannot compile its schema: ${(err as Error).message}`)
+    }
   }
 
   /** Registers the authenticator for one `authentication.type`. */
@@ -159,16 +216,35 @@ export class MethodTable extends HandlerLists implements CallHandler {
   /** Throttle, then the chain: a value when everything ran synchronously, else a promise. */
   private afterAuthentication(method: KiteMethod, req: KiteRequest): unknown {
     if (method.bucket !== null && !method.bucket.take()) throw kiteError('KITE_ERR_REQUEST_LIMIT')
+    if (method.schema !== null) {
+      // Arguments are checked before any handler runs, pre-handlers included.
+      if (method.compiledSchema === null) this.compile(method)
+      const invalid = method.compiledSchema!.checkArgs(req.args)
+      if (invalid !== null) throw invalid
+    }
     const chain = this.chainOf(method)
-    if (chain !== PLAIN) return this.runChainWithFinal(method, chain, req)
+    if (chain !== PLAIN) {
+      const pending = this.runChainWithFinal(method, chain, req)
+      return method.compiledSchema === null ? pending : pending.then((r) => this.checkResult(method, req, r))
+    }
     const result = method.handler(req)
-    if (isThenable(result)) return this.firstMode(method, result)
-    return (method.handling ?? this.methodHandling) === 'first' && isEmpty(result) ? null : result
+    if (isThenable(result)) return this.firstMode(method, req, result)
+    const answer = (method.handling ?? this.methodHandling) === 'first' && isEmpty(result) ? null : result
+    return method.compiledSchema === null ? answer : this.checkResult(method, req, answer)
   }
 
-  private async firstMode(method: KiteMethod, pending: PromiseLike<unknown>): Promise<unknown> {
+  private async firstMode(method: KiteMethod, req: KiteRequest, pending: PromiseLike<unknown>): Promise<unknown> {
     const result = await pending
-    return (method.handling ?? this.methodHandling) === 'first' && isEmpty(result) ? null : result
+    const answer = (method.handling ?? this.methodHandling) === 'first' && isEmpty(result) ? null : result
+    return method.compiledSchema === null ? answer : this.checkResult(method, req, answer)
+  }
+
+  /** A result that breaks the method's `result` schema is this kite's bug: the caller gets an error, the log a warning. */
+  private checkResult(method: KiteMethod, req: KiteRequest, result: unknown): unknown {
+    const problem = method.compiledSchema!.checkResult(result)
+    if (problem === null) return result
+    req.log.warn({ problem }, 'result does not match the result schema')
+    throw kiteError('KITE_ERR_RESULT_INVALID', method.name, problem)
   }
 
   /** Waits for an asynchronous call, counting it as running until it is answered. */

@@ -1,8 +1,25 @@
 import { TokenBucket, type Clock, type ThrottleOptions } from './throttle.js'
 import type { KiteRequest } from './request.js'
+import type { CompiledSchema, MethodSchema } from './schema.js'
 
 /** A method's main handler, or a pre/post handler: gets the request, returns a result. */
-export type KiteHandler<Result = unknown> = (req: KiteRequest) => Result | Promise<Result>
+export type KiteHandler<Result = unknown, Args = unknown[]> = (req: KiteRequest<Args>) => Result | Promise<Result>
+
+/** The second argument of `handle(name, options, handler)`. */
+export interface MethodOptions<S extends MethodSchema = MethodSchema> {
+  /** JSON schemas (TypeBox works) of the arguments and the result. */
+  schema?: S
+  /** `false`: callable without credentials (as `disableAuthentication()`). Default true. */
+  auth?: boolean
+  /** Which result the chain answers with (as `methodHandling()`). */
+  handling?: MethodHandling
+  /** A token bucket shared by all callers (as `throttle()`). */
+  throttle?: ThrottleOptions
+  /** Also serve it over HTTP: `POST <prefix>/methods/<name>` (see the kite-server `http` option). */
+  http?: boolean
+  /** Shown by `kite.describe` and in OpenAPI. */
+  description?: string
+}
 
 /** What a call ends with: a result, or an error. */
 export interface Outcome {
@@ -66,6 +83,13 @@ export class KiteMethod extends HandlerLists {
   /** Overrides the kite-wide method handling mode for this method. */
   handling: MethodHandling | null = null
   bucket: TokenBucket | null = null
+  /** The schemas given to `handle(name, { schema }, handler)`, or null. */
+  schema: MethodSchema | null = null
+  /** @internal the schemas compiled by the table's validator compiler; null until compiled (or without schema) */
+  compiledSchema: CompiledSchema | null = null
+  /** Served over HTTP too (`POST <prefix>/methods/<name>`). */
+  http = false
+  description = ''
   /** @internal this method's chain merged with the kite-wide one, and the versions it was built from */
   compiled: { methodVersion: number; kiteVersion: number; chain: { pre: KiteHandler[]; post: KiteHandler[]; final: FinalHandler[] } } | null = null
 

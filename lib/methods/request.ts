@@ -23,7 +23,7 @@ export function newRequestId(): string {
  * child logger are made on first use, so a call that never logs never pays
  * for them.
  */
-export class KiteRequest {
+export class KiteRequest<Args = unknown[]> {
   /** Data shared along the handler chain of this call. */
   context: Record<string, unknown> = {}
   /** The caller's username: the authenticated one, or the claimed one for unauthenticated methods. */
@@ -34,8 +34,8 @@ export class KiteRequest {
   constructor(
     /** The method called. */
     readonly method: string,
-    /** The method's arguments (`withArgs`); callbacks among them are callable. */
-    readonly args: unknown[],
+    /** The method's arguments (`withArgs`); callbacks among them are callable. Typed from the method's `args` schema. */
+    readonly args: Args,
     /** The caller's identity as the connection knows it. */
     readonly kite: KiteIdentity,
     /** The credentials the caller sent, or null. */

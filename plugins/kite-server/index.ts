@@ -1,15 +1,16 @@
 import websocket from '@fastify/websocket'
-import type { FastifyInstance } from 'fastify'
+import type { FastifyInstance, FastifyTypeProvider } from 'fastify'
 import fp from 'fastify-plugin'
 import { Kite } from './kite.js'
 import { resolveServerOptions, type KiteServerOptions } from './options.js'
 import { kiteTransports } from './transports/routes.js'
 import { guardHandshakes } from './handshake.js'
+import { appValidatorCompiler, httpMirror } from './http-mirror.js'
 
 declare module 'fastify' {
-  interface FastifyInstance {
-    /** This app's kite: its methods, handlers, authenticators and connected peers. */
-    kite: Kite
+  interface FastifyInstance<RawServer, RawRequest, RawReply, Logger, TypeProvider extends FastifyTypeProvider> {
+    /** This app's kite: its methods, handlers, authenticators and connected peers (typed by the app's type provider). */
+    kite: Kite<TypeProvider>
   }
 }
 
@@ -47,6 +48,12 @@ async function kiteServerPlugin(app: FastifyInstance, options: KiteServerOptions
     app.addHook('onClose', async () => unguard())
   }
   kite.startIdleSweep()
+  kite.mirror = httpMirror(app, kite)
+  // Method schemas are compiled by the app's own validator compiler (its Ajv
+  // options, formats, plugins, shared schemas), once it is final.
+  app.addHook('onReady', async () => {
+    kite.methods.useValidatorCompiler(appValidatorCompiler(app))
+  })
   app.log.debug({ kite: kite.toString(), prefix: resolved.prefix }, 'kite ready')
 }
 
@@ -57,5 +64,5 @@ async function kiteServerPlugin(app: FastifyInstance, options: KiteServerOptions
 export const kiteServer = fp(kiteServerPlugin, { name: 'kite-server', fastify: '5.x' })
 export default kiteServer
 export { Kite } from './kite.js'
-export type { KiteServerEvents } from './kite.js'
+export type { KiteServerEvents, KiteDescription, MethodDescription } from './kite.js'
 export type { KiteServerOptions } from './options.js'

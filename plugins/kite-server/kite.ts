@@ -1,11 +1,13 @@
 import { EventEmitter } from 'node:events'
-import type { FastifyBaseLogger, FastifyRequest } from 'fastify'
+import type { FastifyBaseLogger, FastifyRequest, FastifyTypeProvider, FastifyTypeProviderDefault } from 'fastify'
 import type { Logger } from 'pino'
 import { KiteConnection, type ConnectionSink } from '../../lib/connection/connection.js'
 import { RemoteWarnings } from '../../lib/connection/remote-warnings.js'
 import { addBuiltins } from '../../lib/methods/builtins.js'
 import { MethodTable, type Authenticator } from '../../lib/methods/dispatch.js'
-import type { FinalHandler, KiteHandler, KiteMethod, MethodHandling } from '../../lib/methods/method.js'
+import type { FinalHandler, KiteHandler, KiteMethod, MethodHandling, MethodOptions } from '../../lib/methods/method.js'
+import type { MethodSchema } from '../../lib/methods/schema.js'
+import type { AnyMethodDefinition, TypedHandler } from '../../lib/methods/typed.js'
 import { kiteToString, type KiteIdentity } from '../../lib/protocol/kite.js'
 import type { KontrolQuery } from '../../lib/protocol/kontrol.js'
 import type { KiteClient } from '../../lib/client/client.js'
@@ -52,11 +54,31 @@ export interface SessionHost {
   accept(o: AcceptOptions): SessionEndpoint | null
 }
 
+/** What `kite.describe` answers: this kite and its methods with their schemas. */
+export interface KiteDescription {
+  kite: KiteIdentity
+  methods: MethodDescription[]
+}
+
+/** One method in `kite.describe`'s answer. */
+export interface MethodDescription {
+  name: string
+  description: string
+  /** Whether calls need credentials. */
+  authentication: boolean
+  /** Whether it is served at `POST <prefix>/methods/<name>` too. */
+  http: boolean
+  /** `{ args, result }` as JSON Schema (callbacks carry `"x-kite-callback": true`); null without schemas. */
+  schema: { args: unknown; result: unknown } | null
+}
+
 /**
  * `app.kite`: this app's kite. Its methods, handlers around them,
- * authenticators, and every connected peer.
+ * authenticators, and every connected peer. `TP` is the app's type provider
+ * (`app.withTypeProvider<TypeBoxTypeProvider>().kite`), which types the
+ * arguments and results of methods handled with schemas.
  */
-export class Kite extends EventEmitter<KiteServerEvents> implements SessionHost {
+export class Kite<TP extends FastifyTypeProvider = FastifyTypeProviderDefault> extends EventEmitter<KiteServerEvents> implements SessionHost {
   /** This kite's identity, as sent to peers and registered with Kontrol. */
   readonly identity: KiteIdentity
   /** The method table and call pipeline. */
@@ -71,6 +93,8 @@ export class Kite extends EventEmitter<KiteServerEvents> implements SessionHost 
   finder: { getKites(query: KontrolQuery): Promise<KiteClient[]>; getToken(query: KontrolQuery, force?: boolean): Promise<string> } | null = null
   /** Rate limit of warnings caused by what peers send (one warn line per peer address per interval). */
   readonly warnings: RemoteWarnings
+  /** @internal set by the plugin: adds the HTTP mirror route of a method */
+  mirror: ((method: KiteMethod) => void) | null = null
   private connSeq = 0
   private idleSweep: NodeJS.Timeout | null = null
 
@@ -89,15 +113,61 @@ export class Kite extends EventEmitter<KiteServerEvents> implements SessionHost 
       onFirstRequest: (conn) => this.emitSafely('firstRequest', conn),
       maxAuthFailures: options.maxAuthFailures,
       authFailureWindowMs: options.authFailureWindowMs,
+      checkResults: options.checkResults,
+      // Schemas wait for the app's validator compiler, known once the app is ready.
+      compileNow: false,
     })
     this.warnings = new RemoteWarnings(options.warnIntervalMs, options.clock)
     for (const [type, fn] of Object.entries(options.authenticators)) this.methods.addAuthenticator(type, fn)
     addBuiltins(this.methods, { terminal: options.terminalMethods })
+    if (options.describe !== false) {
+      const describe = this.methods.handle('kite.describe', { description: 'this kite and its methods with their schemas' }, () => this.describe())
+      if (options.describe === 'public') describe.disableAuthentication()
+    }
   }
 
-  /** Registers (or replaces) a kite method. Chain `.disableAuthentication()`, `.preHandle()`, `.throttle()`… */
-  handle(name: string, handler: KiteHandler): KiteMethod {
-    return this.methods.handle(name, handler)
+  /**
+   * Registers (or replaces) a kite method. Chain `.disableAuthentication()`, `.preHandle()`, `.throttle()`…
+   *
+   * With options: `handle(name, { schema: { args, result }, auth, handling, throttle, http }, handler)`.
+   * `args` is checked by the app's validator compiler before any handler
+   * runs (a failure is an `argumentError`); with the app's type provider
+   * `req.args` is typed from it and the handler's result from `result`.
+   */
+  handle(name: string, handler: KiteHandler): KiteMethod
+  handle<const S extends MethodSchema>(name: string, options: MethodOptions<S>, handler: TypedHandler<TP, S>): KiteMethod
+  handle(name: string, optionsOrHandler: MethodOptions | KiteHandler, handler?: unknown): KiteMethod {
+    const method =
+      typeof optionsOrHandler === 'function' ? this.methods.handle(name, optionsOrHandler) : this.methods.handle(name, optionsOrHandler, handler as KiteHandler)
+    if (this.options.http && typeof optionsOrHandler === 'function') method.http = true
+    if (this.options.http && typeof optionsOrHandler !== 'function' && optionsOrHandler.http !== false) method.http = true
+    if (method.http) {
+      if (this.mirror === null) throw new Error(`method ${name}: the HTTP mirror needs kite-server's routes (register the plugin first)`)
+      this.mirror(method)
+    }
+    return method
+  }
+
+  /** Handles every method of a module of definitions (`kiteMethods<TP>()`), under its key. */
+  handleAll(definitions: Record<string, AnyMethodDefinition>): this {
+    for (const [name, def] of Object.entries(definitions)) this.handle(name, def.options as MethodOptions, def.handler as KiteHandler)
+    return this
+  }
+
+  /** What `kite.describe` answers. */
+  describe(): KiteDescription {
+    const methods: MethodDescription[] = []
+    for (const m of this.methods.methods.values()) {
+      const compiled = m.compiledSchema
+      methods.push({
+        name: m.name,
+        description: m.description,
+        authentication: m.authenticate,
+        http: m.http,
+        schema: m.schema === null ? null : { args: compiled?.argsJson ?? m.schema.args ?? null, result: m.schema.result ?? null },
+      })
+    }
+    return { kite: this.identity, methods }
   }
 
   /** Adds a handler that runs before every method's own handler. */

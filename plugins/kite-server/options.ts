@@ -60,6 +60,22 @@ export interface KiteServerOptions {
   maxCallbacksHeld?: number
   /** Warnings caused by what peers send: at most one warn line per peer address per this many ms (the rest at debug, counted). Default 10000. */
   warnIntervalMs?: number
+  /**
+   * The HTTP mirror: `true` serves every method handled after registration at
+   * `POST <prefix>/methods/<name>` too; `false` (default) only methods
+   * handled with `{ http: true }`.
+   */
+  http?: boolean
+  /**
+   * The OpenAPI `security` of mirrored methods that need credentials, naming
+   * security schemes you declare in @fastify/swagger's options, e.g.
+   * `[{ kiteToken: [] }, { kiteKey: [] }]`. Default: none.
+   */
+  httpSecurity?: Array<Record<string, string[]>>
+  /** `kite.describe` lists the methods and their schemas: `true` (default, needs credentials), `'public'` (no credentials), `false` (not registered). */
+  describe?: boolean | 'public'
+  /** Check results against `result` schemas. Default: on unless NODE_ENV is `production`. */
+  checkResults?: boolean
 }
 
 export interface ResolvedServerOptions {
@@ -82,6 +98,10 @@ export interface ResolvedServerOptions {
   authFailureWindowMs: number
   maxCallbacksHeld: number
   warnIntervalMs: number
+  http: boolean
+  httpSecurity: Array<Record<string, string[]>> | null
+  describe: boolean | 'public'
+  checkResults: boolean
 }
 
 function positive(value: number | undefined, fallback: number, name: string, allowZero = false): number {
@@ -131,5 +151,9 @@ export function resolveServerOptions(o: KiteServerOptions): ResolvedServerOption
     authFailureWindowMs: positive(o.authFailureWindowMs, 60_000, 'authFailureWindowMs'),
     maxCallbacksHeld: integer(o.maxCallbacksHeld, MAX_LOCAL_CALLBACKS, 'maxCallbacksHeld', 1),
     warnIntervalMs: positive(o.warnIntervalMs, 10_000, 'warnIntervalMs', true),
+    http: o.http === true,
+    httpSecurity: o.httpSecurity ?? null,
+    describe: o.describe === undefined ? true : o.describe,
+    checkResults: o.checkResults ?? process.env.NODE_ENV !== 'production',
   }
 }

@@ -17,8 +17,10 @@ t.test('every code maps to a wire type of spec §3.4', async (t) => {
 t.test('errors convert to and from the wire', async (t) => {
   const err = kiteError('KITE_ERR_METHOD_NOT_FOUND', 'foo')
   t.same(toWire(err), { type: 'methodNotFound', message: 'Method not found: foo', code: 'KITE_ERR_METHOD_NOT_FOUND', id: '' })
-  t.same(toWire(new Error('boom'), 'abc'), { type: 'genericError', message: 'boom', code: '', id: 'abc' })
-  t.same(toWire('plain'), { type: 'genericError', message: 'plain', code: '', id: '' })
+  t.same(toWire(new Error('boom'), 'abc'), { type: 'genericError', message: 'boom', code: 'KITE_ERR_HANDLER_FAILED', id: 'abc' })
+  t.same(toWire('plain'), { type: 'genericError', message: 'plain', code: 'KITE_ERR_HANDLER_FAILED', id: '' })
+  t.same(toWire(Object.assign(new Error('own'), { code: 'KITE_ERR_KONTROL_INVALID' })).code, 'KITE_ERR_KONTROL_INVALID', 'an error carrying a kite code keeps it')
+  t.same(toWire(new KiteError('genericError', 'from a peer without a code')).code, 'KITE_ERR_HANDLER_FAILED', 'never an empty code')
   const back = fromWire({ type: 'authenticationError', message: 'token: token is expired', code: '', id: '9f1c2a7b03de4c55' })
   t.ok(back instanceof KiteError)
   t.equal(back.toString(), 'authenticationError: token: token is expired (9f1c2a7b03de4c55)')

@@ -3,8 +3,13 @@ import { EXIT, UsageError, type Command } from '../command.js'
 import { connect, millis, ownKiteKey, parse, requireKiteKey } from '../util.js'
 import { findKites, queryFromPath } from './query.js'
 
-/** A positional argument: JSON when it parses, else the string itself. */
-function argument(text: string): unknown {
+/**
+ * A positional argument: `cb` is a callback that prints each call it gets
+ * as one JSON line (its arguments array); anything else is JSON when it
+ * parses, else the string itself (`'"cb"'` passes the string "cb").
+ */
+export function argument(text: string, out: (line: string) => void): unknown {
+  if (text === 'cb') return (...args: unknown[]) => out(JSON.stringify(args, (_k, v: unknown) => (typeof v === 'function' ? '[Function]' : v)))
   try {
     return JSON.parse(text)
   } catch {
@@ -31,8 +36,11 @@ export const tellCommand: Command = {
 
 Calls METHOD on the kite at URL (authenticated with the kite.key, when there is one),
 or on the first kite Kontrol finds for QUERY (/username/environment/name/...), with the
-token Kontrol issues. Each ARG is JSON when it parses as JSON, else a string. Prints the
-result as JSON.
+token Kontrol issues. Each ARG is JSON when it parses as JSON, else a string; an ARG
+written cb is a callback: each time the kite calls it, its arguments are printed as one
+JSON line (an array). Prints the result as JSON, last.
+
+  kite tell http://127.0.0.1:3636/kite countdown 3 cb     # [3] [2] [1] then "done"
 
   --timeout MS   how long to wait for the result (default 4000)`,
   async run({ args, env, out }) {
@@ -42,7 +50,7 @@ result as JSON.
     const timeout = millis(values.timeout, 4000, 'timeout')
     const client = await dialTarget(target, env, timeout, values.kontrol)
     try {
-      const result = await client.call(method, rest.map(argument), { timeout })
+      const result = await client.call(method, rest.map((text) => argument(text, out)), { timeout })
       out(JSON.stringify(result ?? null))
     } finally {
       await client.close()
