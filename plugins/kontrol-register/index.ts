@@ -97,7 +97,7 @@ async function kontrolRegisterPlugin(app: FastifyInstance, o: KontrolRegisterOpt
       return client.tell(method, arg)
     },
   }
-  const finder = new KiteFinder(caller, { renewBeforeMs: (o.renewBefore ?? 30) * 1000, retryMs: 10000, log, client: { kite: identity, logger: log } })
+  const finder = new KiteFinder(caller, { renewBeforeMs: (o.renewBefore ?? 30) * 1000, retryMs: 10000, log, client: { kite: identity, logger: log }, observer: () => app.kite.observer })
 
   app.addHook('onListen', async () => {
     if (url === '') {

@@ -1,0 +1,130 @@
+import {
+  SpanKind,
+  SpanStatusCode,
+  context,
+  createTraceState,
+  isSpanContextValid,
+  trace,
+  type Attributes,
+  type Context,
+  type Span,
+  type SpanContext,
+  type Tracer,
+  type TracerProvider,
+} from '@opentelemetry/api'
+import type { KiteConnection } from '../connection/connection.js'
+import { errorType, type CallObservation, type ClientCallObservation, type KiteObserver, type ServerCallInfo, type TraceCarrier } from './observer.js'
+
+/** Options of `kiteTracer`. */
+export interface KiteTracingOptions {
+  /** The tracer spans are made with. Default: `tracerProvider`'s, else the global one's, named `fastify-kite`. */
+  tracer?: Tracer
+  /** Where the tracer comes from when `tracer` is not given. Default: the global provider (`trace.getTracerProvider()`). */
+  tracerProvider?: TracerProvider
+}
+
+const TRACEPARENT = /^([0-9a-f]{2})-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})(-.*)?$/
+const ZERO_TRACE = '00000000000000000000000000000000'
+const ZERO_SPAN = '0000000000000000'
+
+/** Reads a W3C `traceparent` (and `tracestate`) into a remote span context; null when invalid. */
+export function parseTraceCarrier(carrier: TraceCarrier): SpanContext | null {
+  const m = TRACEPARENT.exec(carrier.traceparent)
+  if (m === null) return null
+  const [, version, traceId, spanId, flags, rest] = m as unknown as [string, string, string, string, string, string | undefined]
+  if (version === 'ff' || (version === '00' && rest !== undefined)) return null
+  if (traceId === ZERO_TRACE || spanId === ZERO_SPAN) return null
+  const sc: SpanContext = { traceId, spanId, traceFlags: parseInt(flags, 16) & 1, isRemote: true }
+  if (carrier.tracestate !== undefined && carrier.tracestate !== '') sc.traceState = createTraceState(carrier.tracestate)
+  return sc
+}
+
+/** The W3C form of a span context; null when it is not valid. */
+export function formatTraceCarrier(sc: SpanContext): TraceCarrier | null {
+  if (!isSpanContextValid(sc)) return null
+  const traceparent = `00-${sc.traceId}-${sc.spanId}-0${(sc.traceFlags & 1).toString(16)}`
+  const state = sc.traceState?.serialize()
+  return state === undefined || state === '' ? { traceparent } : { traceparent, tracestate: state }
+}
+
+function endSpan(span: Span, error: unknown): void {
+  if (error === null || error === undefined) span.setStatus({ code: SpanStatusCode.OK })
+  else {
+    const type = errorType(error)
+    span.setAttribute('error.type', type)
+    span.setStatus({ code: SpanStatusCode.ERROR, message: error instanceof Error ? error.message : String(error) })
+  }
+  span.end()
+}
+
+class ServerSpan implements CallObservation {
+  constructor(
+    private readonly span: Span,
+    private readonly ctx: Context,
+  ) {}
+
+  run<T>(fn: () => T): T {
+    return context.with(this.ctx, fn)
+  }
+
+  end(error: unknown): void {
+    endSpan(this.span, error)
+  }
+}
+
+class ClientSpan implements ClientCallObservation {
+  constructor(
+    private readonly span: Span,
+    readonly traceContext: TraceCarrier | null,
+  ) {}
+
+  end(error: unknown): void {
+    endSpan(this.span, error)
+  }
+}
+
+class TracingObserver implements KiteObserver {
+  constructor(private readonly tracer: Tracer) {}
+
+  serverCall(info: ServerCallInfo): CallObservation {
+    let parent = context.active()
+    if (info.traceContext !== null) {
+      const remote = parseTraceCarrier(info.traceContext)
+      if (remote !== null) parent = trace.setSpanContext(parent, remote)
+    }
+    const caller = info.caller
+    const attributes: Attributes = {
+      'rpc.system': 'kite',
+      'rpc.method': info.method,
+      'kite.caller.username': caller.username,
+      'kite.caller.name': caller.name,
+      'kite.caller.id': caller.id,
+      'kite.transport': info.connection.transport,
+    }
+    if (info.connection.remoteAddress !== '') attributes['network.peer.address'] = info.connection.remoteAddress
+    const span = this.tracer.startSpan(`kite ${info.method}`, { kind: SpanKind.SERVER, attributes }, parent)
+    return new ServerSpan(span, trace.setSpan(parent, span))
+  }
+
+  clientCall(method: string, connection: KiteConnection): ClientCallObservation {
+    const attributes: Attributes = { 'rpc.system': 'kite', 'rpc.method': method, 'kite.transport': connection.transport }
+    const remote = connection.remoteKite
+    if (remote !== null && remote.name !== '') attributes['kite.peer.name'] = remote.name
+    if (connection.remoteAddress !== '') attributes['server.address'] = connection.remoteAddress
+    const span = this.tracer.startSpan(`kite ${method}`, { kind: SpanKind.CLIENT, attributes })
+    return new ClientSpan(span, formatTraceCarrier(span.spanContext()))
+  }
+}
+
+/**
+ * An observer that makes OpenTelemetry spans: a SERVER span per call to this
+ * kite's methods (a child of the caller's span when the caller sent W3C trace
+ * context; handlers run inside it, so calls they make continue the trace) and a
+ * CLIENT span per call made, whose context travels in the envelope's
+ * `traceContext` field. Uses only `@opentelemetry/api`: spans are recorded
+ * once the app registers an SDK; until then the tracer is a no-op.
+ */
+export function kiteTracer(options: KiteTracingOptions = {}): KiteObserver {
+  const tracer = options.tracer ?? (options.tracerProvider ?? trace.getTracerProvider()).getTracer('fastify-kite')
+  return new TracingObserver(tracer)
+}
