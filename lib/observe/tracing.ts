@@ -83,6 +83,13 @@ class ClientSpan implements ClientCallObservation {
   }
 }
 
+/** A call with no span to record and no context to pass on (a no-op tracer, no incoming trace). */
+const NOTHING: CallObservation & ClientCallObservation = {
+  traceContext: null,
+  run: <T>(fn: () => T): T => fn(),
+  end: () => {},
+}
+
 class TracingObserver implements KiteObserver {
   constructor(private readonly tracer: Tracer) {}
 
@@ -92,27 +99,36 @@ class TracingObserver implements KiteObserver {
       const remote = parseTraceCarrier(info.traceContext)
       if (remote !== null) parent = trace.setSpanContext(parent, remote)
     }
+    const span = this.tracer.startSpan(`kite ${info.method}`, { kind: SpanKind.SERVER }, parent)
+    if (!span.isRecording()) {
+      // No SDK (the API's no-op tracer) or not sampled: nothing to record. The context still
+      // runs the handler when there is one to pass on, so traces continue through this kite.
+      return isSpanContextValid(span.spanContext()) ? new ServerSpan(span, trace.setSpan(parent, span)) : NOTHING
+    }
+    // Attributes are set after the span starts, so that an unrecorded call builds none.
     const caller = info.caller
-    const attributes: Attributes = {
+    span.setAttributes({
       'rpc.system': 'kite',
       'rpc.method': info.method,
       'kite.caller.username': caller.username,
       'kite.caller.name': caller.name,
       'kite.caller.id': caller.id,
       'kite.transport': info.connection.transport,
-    }
-    if (info.connection.remoteAddress !== '') attributes['network.peer.address'] = info.connection.remoteAddress
-    const span = this.tracer.startSpan(`kite ${info.method}`, { kind: SpanKind.SERVER, attributes }, parent)
+    })
+    if (info.connection.remoteAddress !== '') span.setAttribute('network.peer.address', info.connection.remoteAddress)
     return new ServerSpan(span, trace.setSpan(parent, span))
   }
 
   clientCall(method: string, connection: KiteConnection): ClientCallObservation {
+    const span = this.tracer.startSpan(`kite ${method}`, { kind: SpanKind.CLIENT })
+    const traceContext = formatTraceCarrier(span.spanContext())
+    if (!span.isRecording()) return traceContext === null ? NOTHING : new ClientSpan(span, traceContext)
     const attributes: Attributes = { 'rpc.system': 'kite', 'rpc.method': method, 'kite.transport': connection.transport }
     const remote = connection.remoteKite
     if (remote !== null && remote.name !== '') attributes['kite.peer.name'] = remote.name
     if (connection.remoteAddress !== '') attributes['server.address'] = connection.remoteAddress
-    const span = this.tracer.startSpan(`kite ${method}`, { kind: SpanKind.CLIENT, attributes })
-    return new ClientSpan(span, formatTraceCarrier(span.spanContext()))
+    span.setAttributes(attributes)
+    return new ClientSpan(span, traceContext)
   }
 }
 
