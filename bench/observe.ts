@@ -6,7 +6,7 @@ import { kiteTracer } from '../lib/observe/tracing.js'
 import { DropExporter } from './drop-exporter.js'
 
 /**
- * Bench cases for metrics and tracing, raw WebSocket, both ends observed
+ * The bench of metrics and tracing, raw WebSocket, both ends observed
  * (the KiteClient and the kite), against the same kite with nothing installed,
  * all measured in the same run (interleaved with the other cases):
  *
@@ -17,11 +17,6 @@ import { DropExporter } from './drop-exporter.js'
  *   kite, SimpleSpanProcessor, an exporter that drops spans); trace context is sent.
  */
 type OneCall = () => Promise<unknown>
-export interface ObserveCase {
-  name: string
-  inFlight: number
-  open: () => Promise<{ call: OneCall; close: () => unknown }>
-}
 
 function spawn(mode: 'plain' | 'sdk'): Promise<{ worker: Worker; urls: Record<string, string> }> {
   const worker = new Worker(new URL('./observe-servers.js', import.meta.url), { workerData: mode })
@@ -41,36 +36,65 @@ export const NAMES = {
   sdk: 'tracing, SDK, drop exporter',
 } as const
 
-export async function observeCases(inFlights: number[]): Promise<{ cases: ObserveCase[]; stop: () => void }> {
+type Opened = { call: OneCall; close: () => unknown }
+
+/** Runs `inFlight` loops of `call` for `ms`; returns the calls completed. */
+async function slice(call: OneCall, inFlight: number, ms: number): Promise<number> {
+  const end = performance.now() + ms
+  let done = 0
+  await Promise.all(
+    Array.from({ length: inFlight }, async () => {
+      while (performance.now() < end) {
+        await call()
+        done++
+      }
+    }),
+  )
+  return done
+}
+
+/**
+ * Measures the four cases in alternating short slices (SLICE_MS each, the
+ * order rotating every round) on connections kept open, and sums each case's
+ * calls: on a machine whose speed drifts, every case sees the same drift.
+ * Prints calls/s and the ratios against `observe off`.
+ */
+export async function runObserveBench(inFlights: number[], seconds: number): Promise<string[]> {
   const plain = await spawn('plain')
   const sdk = await spawn('sdk')
   const provider = new BasicTracerProvider({ spanProcessors: [new SimpleSpanProcessor(new DropExporter())] })
-  const cases: ObserveCase[] = []
-  for (const inFlight of inFlights) {
-    cases.push({ name: NAMES.off, inFlight, open: () => client(plain.urls.off!, {}) })
-    cases.push({ name: NAMES.metrics, inFlight, open: () => client(plain.urls.metrics!, { observer: new KiteMetrics() }) })
-    cases.push({ name: NAMES.noop, inFlight, open: () => client(plain.urls.noop!, { observer: kiteTracer() }) })
-    cases.push({ name: NAMES.sdk, inFlight, open: () => client(sdk.urls.sdk!, { observer: kiteTracer({ tracer: provider.getTracer('bench') }) }) })
-  }
-  return {
-    cases,
-    stop: () => {
-      plain.worker.postMessage('stop')
-      sdk.worker.postMessage('stop')
-    },
-  }
-}
-
-/** The ratios against `observe off`, with the goals. */
-export function observeReport(inFlights: number[], callsPerSec: (name: string, inFlight: number) => number): string[] {
+  const SLICE_MS = 200
   const lines: string[] = []
+  lines.push(`observability: square(4), raw WebSocket, both ends observed; ${SLICE_MS} ms slices alternating between the cases, ${seconds}s per case in all; ratios against "observe off" in the same run`)
+  lines.push(['case'.padEnd(30), 'in flight', 'calls/s'.padStart(9), 'vs off'.padStart(8)].join('  '))
   for (const inFlight of inFlights) {
-    const off = callsPerSec(NAMES.off, inFlight)
-    const r = (name: string): string => (callsPerSec(name, inFlight) / off).toFixed(3)
+    const opened: Array<[string, Opened]> = [
+      [NAMES.off, await client(plain.urls.off!, {})],
+      [NAMES.metrics, await client(plain.urls.metrics!, { observer: new KiteMetrics() })],
+      [NAMES.noop, await client(plain.urls.noop!, { observer: kiteTracer() })],
+      [NAMES.sdk, await client(sdk.urls.sdk!, { observer: kiteTracer({ tracer: provider.getTracer('bench') }) })],
+    ]
+    for (const [, o] of opened) await slice(o.call, inFlight, 300) // warm up
+    const totals = new Map<string, number>(opened.map(([name]) => [name, 0]))
+    const rounds = Math.max(1, Math.round((seconds * 1000) / SLICE_MS))
+    for (let round = 0; round < rounds; round++) {
+      for (let i = 0; i < opened.length; i++) {
+        const [name, o] = opened[(i + round) % opened.length]!
+        totals.set(name, totals.get(name)! + (await slice(o.call, inFlight, SLICE_MS)))
+      }
+    }
+    for (const [, o] of opened) await o.close()
+    const perSec = (name: string): number => totals.get(name)! / ((rounds * SLICE_MS) / 1000)
+    const off = perSec(NAMES.off)
+    for (const [name] of opened) {
+      lines.push([name.padEnd(30), String(inFlight).padStart(9), perSec(name).toFixed(0).padStart(9), `${(perSec(name) / off).toFixed(3)}x`.padStart(8)].join('  '))
+    }
     lines.push(
-      `observability vs off, raw WebSocket, ${inFlight} in flight: metrics ${r(NAMES.metrics)}x (goal ≥ 0.95), ` +
-        `tracing no-op ${r(NAMES.noop)}x (goal ≥ 0.97), tracing SDK + drop exporter ${r(NAMES.sdk)}x`,
+      `${inFlight} in flight: metrics on / off ${(perSec(NAMES.metrics) / off).toFixed(3)}x (goal ≥ 0.95), ` +
+        `no-op tracing / off ${(perSec(NAMES.noop) / off).toFixed(3)}x (goal ≥ 0.97), SDK tracing + drop exporter / off ${(perSec(NAMES.sdk) / off).toFixed(3)}x`,
     )
   }
+  plain.worker.postMessage('stop')
+  sdk.worker.postMessage('stop')
   return lines
 }

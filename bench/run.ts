@@ -2,7 +2,7 @@ import { Worker } from 'node:worker_threads'
 import WebSocket from 'ws'
 import { KiteClient } from '../lib/client/client.js'
 import type { TransportName } from '../lib/client/transports/transport.js'
-import { observeCases, observeReport } from './observe.js'
+import { runObserveBench } from './observe.js'
 
 /**
  * Calls per second and latency, KiteClient → kite-server `square`, against a
@@ -105,9 +105,6 @@ for (const inFlight of [1, 32]) {
   cases.push({ name: 'kite raw WS, token, auth off', inFlight, open: () => kiteClient(kiteURL, 'websocket', token, false) })
   cases.push({ name: 'kite raw WS, token, auth on', inFlight, open: () => kiteClient(kiteURL, 'websocket', token, true) })
 }
-const OBSERVE_IN_FLIGHT = [1, 32]
-const observe = await observeCases(OBSERVE_IN_FLIGHT)
-cases.push(...observe.cases)
 const rounds = new Map<Case, Result[]>(cases.map((c) => [c, []]))
 for (let round = 0; round < ROUNDS; round++) {
   for (const c of cases) {
@@ -121,7 +118,8 @@ const results = cases.map((c) => {
   return rs[Math.floor(rs.length / 2)]!
 })
 worker.postMessage('stop')
-observe.stop()
+// Metrics and tracing against off: their own servers and alternating slices (bench/observe.ts).
+const observeLines = await runObserveBench([1, 32], Number(process.env.BENCH_OBSERVE_SECONDS ?? SECONDS * ROUNDS))
 
 const baseline = new Map(results.filter((r) => r.name === 'bare JSON over WebSocket').map((r) => [r.inFlight, r.callsPerSec]))
 console.log(`square(4), median of ${ROUNDS} interleaved rounds of ${SECONDS}s per case, servers in a worker thread, Node ${process.version}`)
@@ -136,4 +134,4 @@ for (const inFlight of [1, 32]) {
   const on = byName('kite raw WS, token, auth on', inFlight)
   console.log(`token auth on / off (same client and token), raw WebSocket, ${inFlight} in flight: ${(on / byName('kite raw WS, token, auth off', inFlight)).toFixed(2)}x; vs a client without credentials: ${(on / byName('kite raw WebSocket', inFlight)).toFixed(2)}x`)
 }
-for (const line of observeReport(OBSERVE_IN_FLIGHT, byName)) console.log(line)
+for (const line of observeLines) console.log(line)

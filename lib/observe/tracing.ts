@@ -1,4 +1,5 @@
 import {
+  ProxyTracerProvider,
   SpanKind,
   SpanStatusCode,
   context,
@@ -90,19 +91,61 @@ const NOTHING: CallObservation & ClientCallObservation = {
   end: () => {},
 }
 
+/** Passes a caller's trace context on through a kite that records nothing (no SDK). */
+class PassOn implements CallObservation, ClientCallObservation {
+  constructor(
+    private readonly ctx: Context | null,
+    readonly traceContext: TraceCarrier | null,
+  ) {}
+
+  run<T>(fn: () => T): T {
+    return this.ctx === null ? fn() : context.with(this.ctx, fn)
+  }
+
+  end(): void {}
+}
+
+const NAME = 'fastify-kite'
+
 class TracingObserver implements KiteObserver {
-  constructor(private readonly tracer: Tracer) {}
+  private tracer: Tracer | null
+
+  constructor(
+    tracer: Tracer | null,
+    private readonly provider: TracerProvider,
+  ) {
+    this.tracer = tracer
+  }
+
+  /**
+   * The tracer, or null while the global provider has no SDK behind it: then
+   * nothing would be recorded, and a call costs a property read. Once an SDK
+   * is registered its tracer is kept.
+   */
+  private resolve(): Tracer | null {
+    if (this.tracer !== null) return this.tracer
+    const provider = this.provider
+    if (provider instanceof ProxyTracerProvider) {
+      const delegate = provider.getDelegateTracer(NAME)
+      if (delegate === undefined) return null
+      return (this.tracer = delegate)
+    }
+    return (this.tracer = provider.getTracer(NAME))
+  }
 
   serverCall(info: ServerCallInfo): CallObservation {
+    const tracer = this.resolve()
     let parent = context.active()
     if (info.traceContext !== null) {
       const remote = parseTraceCarrier(info.traceContext)
       if (remote !== null) parent = trace.setSpanContext(parent, remote)
-    }
-    const span = this.tracer.startSpan(`kite ${info.method}`, { kind: SpanKind.SERVER }, parent)
+      else if (tracer === null) return NOTHING
+    } else if (tracer === null) return NOTHING
+    if (tracer === null) return new PassOn(parent, null)
+    const span = tracer.startSpan(`kite ${info.method}`, { kind: SpanKind.SERVER }, parent)
     if (!span.isRecording()) {
-      // No SDK (the API's no-op tracer) or not sampled: nothing to record. The context still
-      // runs the handler when there is one to pass on, so traces continue through this kite.
+      // Not sampled: nothing to record. The context still runs the handler when there is
+      // one to pass on, so traces continue through this kite.
       return isSpanContextValid(span.spanContext()) ? new ServerSpan(span, trace.setSpan(parent, span)) : NOTHING
     }
     // Attributes are set after the span starts, so that an unrecorded call builds none.
@@ -120,7 +163,14 @@ class TracingObserver implements KiteObserver {
   }
 
   clientCall(method: string, connection: KiteConnection): ClientCallObservation {
-    const span = this.tracer.startSpan(`kite ${method}`, { kind: SpanKind.CLIENT })
+    const tracer = this.resolve()
+    if (tracer === null) {
+      // No SDK: pass on the trace context of the call being handled, if any.
+      const active = trace.getSpanContext(context.active())
+      const carrier = active === undefined ? null : formatTraceCarrier(active)
+      return carrier === null ? NOTHING : new PassOn(null, carrier)
+    }
+    const span = tracer.startSpan(`kite ${method}`, { kind: SpanKind.CLIENT })
     const traceContext = formatTraceCarrier(span.spanContext())
     if (!span.isRecording()) return traceContext === null ? NOTHING : new ClientSpan(span, traceContext)
     const attributes: Attributes = { 'rpc.system': 'kite', 'rpc.method': method, 'kite.transport': connection.transport }
@@ -141,6 +191,5 @@ class TracingObserver implements KiteObserver {
  * once the app registers an SDK; until then the tracer is a no-op.
  */
 export function kiteTracer(options: KiteTracingOptions = {}): KiteObserver {
-  const tracer = options.tracer ?? (options.tracerProvider ?? trace.getTracerProvider()).getTracer('fastify-kite')
-  return new TracingObserver(tracer)
+  return new TracingObserver(options.tracer ?? null, options.tracerProvider ?? trace.getTracerProvider())
 }

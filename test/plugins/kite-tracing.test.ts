@@ -166,3 +166,27 @@ t.test('an HTTP route calling a kite: the Fastify HTTP span (@fastify/otel) and 
   t.equal(kiteServerSpan!.spanContext().traceId, http!.spanContext().traceId, 'and so is the remote kite\'s server span')
   t.equal(trace.getSpan(context.active()), undefined, 'no span leaks into the test\'s context')
 })
+
+t.test('a kite with tracing on but no SDK records nothing and passes the caller\'s trace context on', async (t) => {
+  const rec = recordSpans()
+  const b = await startKite(t, { name: 'kite-b' }, async (app) => {
+    await app.register(kiteTracing, { tracer: rec.tracer })
+  })
+  let toB: KiteClient | null = null
+  const a = await startKite(t, { name: 'kite-a' }, async (app) => {
+    await app.register(kiteTracing) // the global API, no SDK registered: no-op
+    app.kite.handle('squareViaB', async (req) => {
+      await new Promise((resolve) => setImmediate(resolve))
+      return toB!.tell('square', req.args[0])
+    }).disableAuthentication()
+  })
+  toB = await connectClient(t, b.url, { observer: a.app.kite.observer })
+  const client = await connectClient(t, a.url, { observer: kiteTracer({ tracer: rec.tracer }) })
+  t.equal(await client.tell('squareViaB', 3), 9)
+  const spans = rec.spans()
+  t.same(spans.map((s) => `${s.name} ${SpanKind[s.kind]}`).sort(), ['kite square SERVER', 'kite squareViaB CLIENT'], 'kite A records nothing')
+  const callerSpan = spans.find((s) => s.kind === SpanKind.CLIENT)!
+  const bServer = spans.find((s) => s.kind === SpanKind.SERVER)!
+  t.equal(bServer.spanContext().traceId, callerSpan.spanContext().traceId, 'B continues the caller\'s trace through A')
+  t.equal(parentOf(bServer), callerSpan.spanContext().spanId, 'B\'s span is a child of the caller\'s span')
+})
