@@ -13,6 +13,8 @@ import type { ClientCallObservation, KiteObserver, TraceCarrier } from '../obser
 export interface ConnectionSink {
   send(text: string): void
   close(code: number, reason: string): void
+  /** Bytes written but not yet sent to the peer (for metrics); transports that cannot tell leave it out. */
+  readonly bufferedBytes?: number
 }
 
 /** A method call that arrived, its arguments already carrying callable callbacks. */
@@ -488,6 +490,11 @@ export class KiteConnection extends EventEmitter {
   /** Number of calls made from this side still waiting for an answer. */
   get pendingCalls(): number {
     return this.pending.size
+  }
+
+  /** Bytes queued for the peer and not yet sent (WebSocket buffer, XHR outbox); 0 when the transport cannot tell. */
+  get bufferedBytes(): number {
+    return this.sink.bufferedBytes ?? 0
   }
 
   /** Number of local callbacks the peer may still call. */

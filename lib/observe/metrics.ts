@@ -213,6 +213,16 @@ export class KiteMetrics implements KiteObserver {
       },
     })
     new Gauge({
+      name: `${p}bytes_queued`,
+      help: 'Bytes written to peers and not yet sent (slow readers), over all connections',
+      registers,
+      collect() {
+        let n = 0
+        for (const s of sources) for (const conn of s.connections) n += conn.bufferedBytes
+        this.set(n)
+      },
+    })
+    new Gauge({
       name: `${p}callbacks_held`,
       help: 'Callbacks peers may still call (held until their connection closes)',
       registers,

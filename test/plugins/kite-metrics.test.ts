@@ -9,6 +9,7 @@ import { kontrol } from '../../plugins/kontrol/index.js'
 import { kiteMetrics, KiteMetrics } from '../../plugins/kite-metrics/index.js'
 import { connectClient, startKite } from '../helpers/server.js'
 import { eventually, startRegisteredKite } from '../helpers/kontrol.js'
+import { RawPeer } from '../helpers/raw-peer.js'
 
 /** One sample of the Prometheus text: `name{labels} value`, or undefined when absent. */
 function sample(text: string, series: string): number | undefined {
@@ -185,4 +186,26 @@ t.test('Kontrol: kites registered, registrations, getKites, tokens signed, heart
   await eventually(async () => sample(await scrape(base), 'kite_kontrol_heartbeats_missed_total') === 1, 10000)
   text = await scrape(base)
   t.equal(sample(text, 'kite_kontrol_kites_registered'), 2, 'the silent kite is no longer counted')
+})
+
+t.test('bytes queued for a peer that does not read', async (t) => {
+  const { base, url } = await startKite(t, { maxBufferedBytes: 64 * 1024 * 1024, backpressureGraceMs: 60000 }, async (app) => {
+    await app.register(kiteMetrics)
+    app.kite.handle('big', () => 'x'.repeat(1024 * 1024)).disableAuthentication()
+  })
+  t.equal(sample(await scrape(base), 'kite_bytes_queued'), 0, 'nothing queued at first')
+  const peer = await RawPeer.open(url.replace('http', 'ws'))
+  t.teardown(() => peer.ws.terminate())
+  ;(peer.ws as unknown as { _socket: { pause(): void } })._socket.pause() // stops reading
+  const kite = { name: 'raw', username: 'u', id: 'i', environment: 'e', region: 'r', version: '1.0.0', hostname: 'h' }
+  for (let i = 0; i < 40; i++) {
+    peer.send(JSON.stringify({ method: 'big', arguments: [{ kite, withArgs: [] }], callbacks: { [i]: [0, 'responseCallback'] } }))
+  }
+  // 40 MiB of answers: more than the socket buffers of the loopback hold, so part stays queued.
+  let queued = 0
+  await eventually(async () => {
+    queued = sample(await scrape(base), 'kite_bytes_queued') ?? 0
+    return queued > 1024 * 1024
+  }, 20000)
+  t.ok(queued > 1024 * 1024, `${queued} bytes queued for the peer that does not read`)
 })
