@@ -70,7 +70,7 @@ async function kontrolRegisterPlugin(app: FastifyInstance, o: KontrolRegisterOpt
   }
   const identity = app.kite.identity
   let url = o.url ?? ''
-  const linkOptions = { urls, kiteKey, identity, backoff: o.backoff, timeoutMs, log, transport: o.transport }
+  const linkOptions = { urls, kiteKey, identity, backoff: o.backoff, timeoutMs, log, transport: o.transport, observer: () => app.kite.observer }
   const link = o.http === true ? new HttpKontrolLink(linkOptions, () => url) : new KontrolLink(linkOptions, () => url)
 
   let registered = false

@@ -6,6 +6,7 @@ import { kiteError } from '../../lib/errors.js'
 import { kiteServer } from '../../plugins/kite-server/index.js'
 import { kiteAuth } from '../../plugins/kite-auth/index.js'
 import { kontrol } from '../../plugins/kontrol/index.js'
+import { kontrolRegister } from '../../plugins/kontrol-register/index.js'
 import { kiteMetrics, KiteMetrics } from '../../plugins/kite-metrics/index.js'
 import { connectClient, startKite } from '../helpers/server.js'
 import { eventually, startRegisteredKite } from '../helpers/kontrol.js'
@@ -183,9 +184,28 @@ t.test('Kontrol: kites registered, registrations, getKites, tokens signed, heart
   text = await scrape(base)
   t.equal(sample(text, 'kite_kontrol_kites_registered'), 3)
   t.equal(sample(text, 'kite_kontrol_registrations_total'), 3)
+  // A kite with metrics finds fs through Kontrol: calls through the clients getKites hands out are counted.
+  const caller = Fastify({ logger: false })
+  t.teardown(() => caller.close())
+  await caller.register(kiteServer, { name: 'caller', version: '1.0.0', environment: 'test', closeGraceMs: 200 })
+  await caller.register(kiteAuth, { kiteKey })
+  await caller.register(kontrolRegister, { kontrolURL: app.kontrol.url, kiteKey })
+  await caller.register(kiteMetrics)
+  const callerBase = await caller.listen({ port: 0, host: '127.0.0.1' })
+  await caller.kontrolRegister.ready
+  const [fs] = await caller.kite.getKites({ username: 'alice', environment: 'test', name: 'fs' })
+  t.teardown(() => fs!.close())
+  await fs!.connect()
+  t.equal(await fs!.tell('square', 5), 25)
+  await t.rejects(fs!.tell('nope'), { type: 'methodNotFound' })
+  const callerText = await scrape(callerBase)
+  t.equal(sample(callerText, 'kite_client_calls_total{method="square"}'), 1, 'a call through a getKites client, counted on the caller')
+  t.equal(sample(callerText, 'kite_client_call_errors_total{method="nope",type="methodNotFound"}'), 1)
+  t.equal(sample(callerText, 'kite_client_calls_total{method="getKites"}'), 1, 'and the getKites call to Kontrol itself')
+
   await eventually(async () => sample(await scrape(base), 'kite_kontrol_heartbeats_missed_total') === 1, 10000)
   text = await scrape(base)
-  t.equal(sample(text, 'kite_kontrol_kites_registered'), 2, 'the silent kite is no longer counted')
+  t.equal(sample(text, 'kite_kontrol_kites_registered'), 3, 'the silent kite is no longer counted (math, fs, caller remain)')
 })
 
 t.test('bytes queued for a peer that does not read', async (t) => {
