@@ -10,7 +10,7 @@ import { kiteTracing } from '../plugins/kite-tracing/index.js'
 
 /**
  * Kites for the observability bench, in a worker thread. `plain` mode: one kite
- * with nothing installed, one with kiteMetrics, one with kiteTracing and no SDK
+ * with nothing installed (twice: the second is an A/A control), one with kiteMetrics, one with kiteTracing and no SDK
  * (the API's no-op tracer). `sdk` mode (its own worker, since an SDK's context
  * manager is process-wide): one kite with kiteTracing on an SDK
  * (AsyncLocalStorage context manager, SimpleSpanProcessor, an exporter that drops spans).
@@ -35,14 +35,15 @@ if (workerData === 'sdk') {
   urls.sdk = sdk.url
 } else {
   const off = await start(async () => {})
+  const off2 = await start(async () => {})
   const metrics = await start(async (app) => {
     await app.register(kiteMetrics)
   })
   const noop = await start(async (app) => {
     await app.register(kiteTracing)
   })
-  apps.push(off.app, metrics.app, noop.app)
-  Object.assign(urls, { off: off.url, metrics: metrics.url, noop: noop.url })
+  apps.push(off.app, off2.app, metrics.app, noop.app)
+  Object.assign(urls, { off: off.url, off2: off2.url, metrics: metrics.url, noop: noop.url })
 }
 parentPort!.postMessage(urls)
 parentPort!.on('message', async (m) => {
