@@ -3,6 +3,7 @@ import WebSocket from 'ws'
 import { KiteClient } from '../lib/client/client.js'
 import type { TransportName } from '../lib/client/transports/transport.js'
 import { schemaDispatchCost } from './schema-dispatch.js'
+import { runObserveBench } from './observe.js'
 
 /**
  * Calls per second and latency, KiteClient → kite-server `square`, against a
@@ -141,6 +142,8 @@ for (let round = 0; round < ROUNDS * 2; round++) {
 }
 worker.postMessage('stop')
 proxyWorker.postMessage('stop')
+// Metrics and tracing against off: their own servers and alternating slices (bench/observe.ts).
+const observeLines = await runObserveBench([1, 32], Number(process.env.BENCH_OBSERVE_SECONDS ?? SECONDS * ROUNDS))
 
 const baseline = new Map(results.filter((r) => r.name === 'bare JSON over WebSocket').map((r) => [r.inFlight, r.callsPerSec]))
 console.log(`square(4), median of ${ROUNDS} interleaved rounds of ${SECONDS}s per case, servers in a worker thread, Node ${process.version}`)
@@ -170,3 +173,4 @@ console.log(
     `${dispatch.ratio.toFixed(2)}x the calls/s (validation costs ${(dispatch.schemaNs - dispatch.plainNs).toFixed(0)} ns per call, ` +
     `${((100 * (dispatch.schemaNs - dispatch.plainNs)) / (1e9 / median(schemaRuns[0]!.map((r) => r.callsPerSec)))).toFixed(1)}% of a whole call at 32 in flight above)`,
 )
+for (const line of observeLines) console.log(line)

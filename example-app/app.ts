@@ -4,6 +4,7 @@ import { kiteAuth } from '../plugins/kite-auth/index.js'
 import { kontrolRegister } from '../plugins/kontrol-register/index.js'
 import { systemInfo } from '../plugins/systeminfo/index.js'
 import { mathMethods } from './methods.js'
+import { kiteMetrics } from '../plugins/kite-metrics/index.js'
 
 /** Options of the example app. */
 export interface MathAppOptions {
@@ -17,7 +18,7 @@ export interface MathAppOptions {
 
 /**
  * The `math` kite: an HTTP route and kite methods side by side on one Fastify
- * server, with systeminfo and health routes, registered with Kontrol when one
+ * server, with systeminfo and health routes, Prometheus metrics on /metrics, registered with Kontrol when one
  * is given.
  * - the kite methods of `mathMethods` (./methods.ts), with schemas: `square(n)`,
  *   `countdown(n, onTick)`, `whoami()`; `square` also at `POST /kite/methods/square`.
@@ -29,6 +30,8 @@ export async function buildMathApp(options: MathAppOptions = {}): Promise<Fastif
   await app.register(kiteServer, { name: 'math', version: '1.0.0', environment: process.env.KITE_ENVIRONMENT ?? 'development', ...options.kite })
   await app.register(kiteAuth, { kiteKey: options.kontrol?.kiteKey ?? false })
   await app.register(systemInfo)
+  // Prometheus metrics on GET /metrics: calls, errors and durations per method, connections.
+  await app.register(kiteMetrics)
   if (options.kontrol !== undefined) {
     // systeminfo's /health/ready answers 503 until this has registered.
     await app.register(kontrolRegister, { kontrolURL: options.kontrol.url, kiteKey: options.kontrol.kiteKey })

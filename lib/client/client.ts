@@ -9,6 +9,7 @@ import { MethodTable } from '../methods/dispatch.js'
 import type { KiteHandler, KiteMethod } from '../methods/method.js'
 import type { TypedClient } from '../methods/typed.js'
 import type { KiteAuth } from '../protocol/envelope.js'
+import type { KiteObserver } from '../observe/observer.js'
 import { localKite, type KiteIdentity, type LocalKiteOptions } from '../protocol/kite.js'
 import { Backoff, type BackoffOptions } from './backoff.js'
 import { resolveBackpressure, type BackpressureOptions } from '../connection/backpressure.js'
@@ -49,6 +50,12 @@ export interface KiteClientOptions {
   backpressureGraceMs?: number
   /** Most functions this client may have handed the server (callbacks it can still call). Default 100000. */
   maxCallbacksHeld?: number
+  /**
+   * Watches this client's calls (both ways): `kiteTracing()` for spans and
+   * trace context, `app.kiteMetrics.observer` for metrics, or several through
+   * `combineObservers`. Default none.
+   */
+  observer?: KiteObserver | null
 }
 
 /** Events of a KiteClient. */
@@ -117,9 +124,20 @@ export class KiteClient extends EventEmitter<KiteClientEvents> {
     this.authValue = options.auth === undefined || options.auth === null ? null : { type: options.auth.type, key: options.auth.key ?? '' }
     this.kite = localKite({ name: 'kite-client', version: '1.0.0', ...options.kite })
     this.methods = new MethodTable()
+    this.methods.observer = options.observer ?? null
     addPing(this.methods)
     this.methods.handle('kite.heartbeat', heartbeat).disableAuthentication()
     this.methods.handle('kite.log', log).disableAuthentication()
+  }
+
+  /** What watches this client's calls; setting it applies to the calls that follow. */
+  get observer(): KiteObserver | null {
+    return this.methods.observer
+  }
+
+  set observer(observer: KiteObserver | null) {
+    this.methods.observer = observer
+    if (this.conn !== null) this.conn.observer = observer
   }
 
   /** True while connected. */
@@ -237,6 +255,7 @@ export class KiteClient extends EventEmitter<KiteClientEvents> {
       transport: this.transportName,
       remoteAddress: this.url.host,
       maxCallbacksHeld: this.options.maxCallbacksHeld,
+      observer: this.methods.observer,
     })
     conn.on('tokenExpired', (err: KiteError) => this.emit('tokenExpired', err))
     // The connection may also end from this side (a message breaking the limits): that is a loss too.

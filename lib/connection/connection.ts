@@ -7,11 +7,14 @@ import { findFunctions, functionPlaceholder, installAt, isResponseCallbackPath, 
 import { parseResponse, type KiteAuth } from '../protocol/envelope.js'
 import type { KiteIdentity } from '../protocol/kite.js'
 import type { RemoteWarnings } from './remote-warnings.js'
+import type { ClientCallObservation, KiteObserver, TraceCarrier } from '../observe/observer.js'
 
 /** What a transport gives a connection: a way to send one dnode message and to close. */
 export interface ConnectionSink {
   send(text: string): void
   close(code: number, reason: string): void
+  /** Bytes written but not yet sent to the peer (for metrics); transports that cannot tell leave it out. */
+  readonly bufferedBytes?: number
 }
 
 /** A method call that arrived, its arguments already carrying callable callbacks. */
@@ -51,6 +54,8 @@ export interface ConnectionOptions {
   maxCallbacksHeld?: number
   /** Rate limit for warnings caused by what the peer sends; without it every such warning is logged. */
   warnings?: RemoteWarnings
+  /** Watches calls made from this side (metrics, tracing); none by default. */
+  observer?: KiteObserver | null
 }
 
 interface PendingCall {
@@ -119,6 +124,8 @@ export class KiteConnection extends EventEmitter {
   /** How the connection ended (close code and reason), once it has. */
   closeCode: number | null = null
   closeReason = ''
+  /** Watches calls made from this side; null when nothing watches. */
+  observer: KiteObserver | null
   private readonly sink: ConnectionSink
   private readonly handler: CallHandler
   private readonly limits: DnodeLimits
@@ -149,6 +156,7 @@ export class KiteConnection extends EventEmitter {
     this.warnings = o.warnings ?? null
     this.localKiteValue = o.localKite
     this.authValue = o.auth ?? null
+    this.observer = o.observer ?? null
     this.envelopeHead = this.buildEnvelopeHead()
   }
 
@@ -267,32 +275,52 @@ export class KiteConnection extends EventEmitter {
    */
   tell(method: string, args: unknown[] = [], options: TellOptions = {}): Promise<unknown> {
     if (this.isClosed) return Promise.reject(kiteError('KITE_ERR_SEND_CLOSED'))
+    if (this.observer !== null) {
+      const obs = this.observer.clientCall(method, this)
+      if (obs !== null) return this.observedTell(method, args, options, obs)
+    }
+    return new Promise((resolve, reject) => this.send(method, args, options, resolve, reject, null))
+  }
+
+  private observedTell(method: string, args: unknown[], options: TellOptions, obs: ClientCallObservation): Promise<unknown> {
     return new Promise((resolve, reject) => {
-      const id = this.nextId++
-      const timeout = options.timeout ?? this.defaultTimeout
-      const call: PendingCall = { method, resolve, reject, timer: null, deadline: 0, timeout }
-      let text: string
-      try {
-        text = this.encodeCall(method, id, args)
-      } catch (err) {
-        reject(err instanceof KiteError ? err : kiteError('KITE_ERR_SEND_FAILED', (err as Error).message))
-        return
+      const done = (value: unknown): void => {
+        obs.end(null)
+        resolve(value)
       }
-      this.pending.set(id, call)
-      if (timeout >= SWEEP_FROM_MS) {
-        call.deadline = Date.now() + timeout
-        this.startSweep()
-      } else if (timeout > 0) {
-        call.timer = setTimeout(() => {
-          this.pending.delete(id)
-          reject(kiteError('KITE_ERR_CALL_TIMEOUT', method, timeout))
-        }, timeout)
+      const failed = (err: KiteError): void => {
+        obs.end(err)
+        reject(err)
       }
-      this.write(text, () => {
-        this.pending.delete(id)
-        if (call.timer !== null) clearTimeout(call.timer)
-      }, reject)
+      this.send(method, args, options, done, failed, obs.traceContext)
     })
+  }
+
+  private send(method: string, args: unknown[], options: TellOptions, resolve: (value: unknown) => void, reject: (err: KiteError) => void, trace: TraceCarrier | null): void {
+    const id = this.nextId++
+    const timeout = options.timeout ?? this.defaultTimeout
+    const call: PendingCall = { method, resolve, reject, timer: null, deadline: 0, timeout }
+    let text: string
+    try {
+      text = this.encodeCall(method, id, args, trace)
+    } catch (err) {
+      reject(err instanceof KiteError ? err : kiteError('KITE_ERR_SEND_FAILED', (err as Error).message))
+      return
+    }
+    this.pending.set(id, call)
+    if (timeout >= SWEEP_FROM_MS) {
+      call.deadline = Date.now() + timeout
+      this.startSweep()
+    } else if (timeout > 0) {
+      call.timer = setTimeout(() => {
+        this.pending.delete(id)
+        reject(kiteError('KITE_ERR_CALL_TIMEOUT', method, timeout))
+      }, timeout)
+    }
+    this.write(text, () => {
+      this.pending.delete(id)
+      if (call.timer !== null) clearTimeout(call.timer)
+    }, reject)
   }
 
   private startSweep(): void {
@@ -317,14 +345,16 @@ export class KiteConnection extends EventEmitter {
     this.sweep = null
   }
 
-  private encodeCall(method: string, responseId: number, args: unknown[]): string {
+  private encodeCall(method: string, responseId: number, args: unknown[], trace: TraceCarrier | null): string {
+    // The trace context rides in an extra envelope field, which Go kites and kite.js ignore.
+    const head = trace === null ? this.envelopeHead : `{"traceContext":${JSON.stringify(trace)},${this.envelopeHead.slice(1)}`
     const found: FoundFunction[] = []
     if (!allPrimitive(args)) findFunctions(args, [], found)
     if (found.length === 0) {
-      return `{"method":${JSON.stringify(method)},"arguments":[${this.envelopeHead}${JSON.stringify(args)}}],"callbacks":{"${responseId}":[0,"responseCallback"]}}`
+      return `{"method":${JSON.stringify(method)},"arguments":[${head}${JSON.stringify(args)}}],"callbacks":{"${responseId}":[0,"responseCallback"]}}`
     }
     const callbacks: Record<string, unknown[]> = { [responseId]: [0, 'responseCallback'] }
-    return this.withCallbacks(found, callbacks, (f) => [0, 'withArgs', ...f.path], () => `{"method":${JSON.stringify(method)},"arguments":[${this.envelopeHead}${JSON.stringify(args, functionPlaceholder)}}],"callbacks":${JSON.stringify(callbacks)}}`)
+    return this.withCallbacks(found, callbacks, (f) => [0, 'withArgs', ...f.path], () => `{"method":${JSON.stringify(method)},"arguments":[${head}${JSON.stringify(args, functionPlaceholder)}}],"callbacks":${JSON.stringify(callbacks)}}`)
   }
 
   /** Registers the functions found, then encodes; when encoding fails, none of them stays registered. */
@@ -460,6 +490,11 @@ export class KiteConnection extends EventEmitter {
   /** Number of calls made from this side still waiting for an answer. */
   get pendingCalls(): number {
     return this.pending.size
+  }
+
+  /** Bytes queued for the peer and not yet sent (WebSocket buffer, XHR outbox); 0 when the transport cannot tell. */
+  get bufferedBytes(): number {
+    return this.sink.bufferedBytes ?? 0
   }
 
   /** Number of local callbacks the peer may still call. */

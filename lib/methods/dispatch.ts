@@ -5,6 +5,7 @@ import { emptyKite, type KiteIdentity } from '../protocol/kite.js'
 import { HandlerLists, KiteMethod, type FinalHandler, type KiteHandler, type MethodHandling, type MethodOptions, type Outcome } from './method.js'
 import { KiteRequest } from './request.js'
 import { CompiledSchema, defaultValidatorCompiler, type ValidatorCompiler } from './schema.js'
+import { readTraceCarrier, type CallObservation, type KiteObserver } from '../observe/observer.js'
 import type { Clock } from './throttle.js'
 
 /** What an authenticator is given: the credentials and who claims to send them. */
@@ -74,6 +75,8 @@ export class MethodTable extends HandlerLists implements CallHandler {
   readonly methods = new Map<string, KiteMethod>()
   readonly authenticators = new Map<string, Authenticator>()
   methodHandling: MethodHandling
+  /** Watches every call to a known method (metrics, tracing); null when nothing watches. */
+  observer: KiteObserver | null = null
   private readonly maxConcurrent: number
   private readonly onFirstRequest: (conn: KiteConnection) => void
   private readonly clock: Clock
@@ -191,26 +194,40 @@ export class MethodTable extends HandlerLists implements CallHandler {
       return
     }
     const caller = this.identify(conn, envelope.kite)
+    const obs = this.observer === null ? null : this.observer.serverCall({ method: method.name, caller, connection: conn, traceContext: readTraceCarrier(call.args[0]) })
     if (!this.accepting) {
-      this.reply(conn, call, kiteError('KITE_ERR_SERVER_CLOSING'), null, '')
+      this.refuse(conn, call, kiteError('KITE_ERR_SERVER_CLOSING'), obs)
       return
     }
     if (conn.inFlight >= this.maxConcurrent) {
-      this.reply(conn, call, kiteError('KITE_ERR_CONCURRENCY_LIMIT', this.maxConcurrent), null, '')
+      this.refuse(conn, call, kiteError('KITE_ERR_CONCURRENCY_LIMIT', this.maxConcurrent), obs)
       return
     }
     const req = new KiteRequest(method.name, envelope.withArgs, caller, envelope.authentication, conn)
     let outcome: unknown
     try {
-      // authenticate → throttle → chain; each stage stays synchronous while the one before was.
-      const authenticated = method.authenticate ? this.authenticate(req) : undefined
-      outcome = isThenable(authenticated) ? authenticated.then(() => this.afterAuthentication(method, req)) : this.afterAuthentication(method, req)
+      outcome = obs === null ? this.run(method, req) : obs.run(() => this.run(method, req))
     } catch (err) {
       this.fail(conn, call, req, err)
+      if (obs !== null) obs.end(err)
       return
     }
-    if (isThenable(outcome)) void this.track(conn, call, req, Promise.resolve(outcome))
-    else this.reply(conn, call, null, outcome, '')
+    if (isThenable(outcome)) void this.track(conn, call, req, Promise.resolve(outcome), obs)
+    else {
+      this.reply(conn, call, null, outcome, '')
+      if (obs !== null) obs.end(null)
+    }
+  }
+
+  private refuse(conn: KiteConnection, call: IncomingCall, err: KiteError, obs: CallObservation | null): void {
+    this.reply(conn, call, err, null, '')
+    if (obs !== null) obs.end(err)
+  }
+
+  /** authenticate → throttle → chain; each stage stays synchronous while the one before was. */
+  private run(method: KiteMethod, req: KiteRequest): unknown {
+    const authenticated = method.authenticate ? this.authenticate(req) : undefined
+    return isThenable(authenticated) ? authenticated.then(() => this.afterAuthentication(method, req)) : this.afterAuthentication(method, req)
   }
 
   /** Throttle, then the chain: a value when everything ran synchronously, else a promise. */
@@ -248,16 +265,20 @@ export class MethodTable extends HandlerLists implements CallHandler {
   }
 
   /** Waits for an asynchronous call, counting it as running until it is answered. */
-  private async track(conn: KiteConnection, call: IncomingCall, req: KiteRequest, work: Promise<unknown>): Promise<void> {
+  private async track(conn: KiteConnection, call: IncomingCall, req: KiteRequest, work: Promise<unknown>, obs: CallObservation | null): Promise<void> {
     conn.inFlight++
     this.running++
     this.active.set(req, call)
     try {
       const result = await work
-      if (this.active.delete(req)) this.reply(conn, call, null, result, '')
+      if (this.active.delete(req)) {
+        this.reply(conn, call, null, result, '')
+        if (obs !== null) obs.end(null)
+      } else if (obs !== null) obs.end(kiteError('KITE_ERR_SERVER_CLOSING'))
     } catch (err) {
       if (this.active.delete(req)) this.fail(conn, call, req, err)
       else this.logFailure(req, err)
+      if (obs !== null) obs.end(err)
     } finally {
       conn.inFlight--
       if (--this.running === 0 && this.drained !== null) this.drained()

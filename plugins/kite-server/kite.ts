@@ -16,6 +16,7 @@ import type { BackpressureOptions } from '../../lib/connection/backpressure.js'
 import type { Clock } from '../../lib/methods/throttle.js'
 import { SockjsTunnelTransport } from '../../lib/client/transports/websocket.js'
 import { kiteError } from '../../lib/errors.js'
+import { combineObservers, type KiteObserver } from '../../lib/observe/observer.js'
 
 /** Events of `app.kite`, each with the connection concerned. */
 export interface KiteServerEvents {
@@ -97,6 +98,8 @@ export class Kite<TP extends FastifyTypeProvider = FastifyTypeProviderDefault> e
   mirror: ((method: KiteMethod) => void) | null = null
   private connSeq = 0
   private idleSweep: NodeJS.Timeout | null = null
+  private readonly observers: KiteObserver[] = []
+  private observerValue: KiteObserver | null = null
 
   constructor(
     readonly options: ResolvedServerOptions,
@@ -201,6 +204,27 @@ export class Kite<TP extends FastifyTypeProvider = FastifyTypeProviderDefault> e
     return this
   }
 
+  /**
+   * Adds an observer (`kiteMetrics` and `kiteTracing` add theirs): it watches
+   * every call to this kite's methods and every call this kite makes to its
+   * peers (`conn.tell`, and the KiteClients `getKites` hands out).
+   */
+  addObserver(observer: KiteObserver): this {
+    if (observer === null || typeof observer !== 'object' || typeof observer.serverCall !== 'function' || typeof observer.clientCall !== 'function') {
+      throw new TypeError('addObserver needs an object with serverCall and clientCall')
+    }
+    this.observers.push(observer)
+    this.observerValue = combineObservers(this.observers)
+    this.methods.observer = this.observerValue
+    for (const conn of this.connections) conn.observer = this.observerValue
+    return this
+  }
+
+  /** All observers as one, or null when none is installed. */
+  get observer(): KiteObserver | null {
+    return this.observerValue
+  }
+
   /** Clients for the kites Kontrol finds for `query`, with their tokens (needs kontrol-register). */
   getKites(query: KontrolQuery): Promise<KiteClient[]> {
     if (this.finder === null) return Promise.reject(new Error('getKites needs the kontrol-register plugin'))
@@ -234,6 +258,7 @@ export class Kite<TP extends FastifyTypeProvider = FastifyTypeProviderDefault> e
       transport: o.transport,
       maxCallbacksHeld: this.options.maxCallbacksHeld,
       warnings: this.warnings,
+      observer: this.observerValue,
     })
     this.connections.add(conn)
     conn.once('close', () => {

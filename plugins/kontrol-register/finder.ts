@@ -2,6 +2,7 @@ import type { Logger } from 'pino'
 import { KiteError, kiteError } from '../../lib/errors.js'
 import { KiteClient, type KiteClientOptions } from '../../lib/client/client.js'
 import { decodeJwt } from '../../lib/kitekey.js'
+import type { KiteObserver } from '../../lib/observe/observer.js'
 import type { GetKitesResult, KontrolQuery } from '../../lib/protocol/kontrol.js'
 
 /** What finding kites needs from the link to Kontrol. */
@@ -17,6 +18,8 @@ export interface FinderOptions {
   retryMs: number
   /** Options for the KiteClients handed out. */
   client: KiteClientOptions
+  /** The observer of the clients handed out (the kite's metrics and tracing), read when each is made. */
+  observer?: () => KiteObserver | null
   log: Logger
 }
 
@@ -58,7 +61,7 @@ export class KiteFinder {
     const result = (await this.kontrol.call('getKites', { query })) as GetKitesResult
     if (result === null || typeof result !== 'object' || !Array.isArray(result.kites)) throw kiteError('KITE_ERR_RESPONSE_INVALID')
     return result.kites.map((found) => {
-      const client = new KiteClient(found.url, { ...this.o.client, auth: { type: 'token', key: found.token } })
+      const client = new KiteClient(found.url, { ...this.o.client, observer: this.o.observer?.() ?? null, auth: { type: 'token', key: found.token } })
       this.renewTokens(client, found.kite.id, found.token)
       return client
     })

@@ -92,7 +92,7 @@ async function kontrolRegisterPlugin(app: FastifyInstance, o: KontrolRegisterOpt
   let url = ''
   const proxyOptions = o.proxy === true ? {} : o.proxy === false || o.proxy === undefined ? null : o.proxy
   const registeredURL = (): string => (proxyOptions === null ? localURL : url)
-  const linkOptions = { urls, kiteKey, identity, backoff: o.backoff, timeoutMs, log, transport: o.transport }
+  const linkOptions = { urls, kiteKey, identity, backoff: o.backoff, timeoutMs, log, transport: o.transport, observer: () => app.kite.observer }
   const link = o.http === true ? new HttpKontrolLink(linkOptions, registeredURL) : new KontrolLink(linkOptions, registeredURL)
   let markConnected: () => void = () => {}
   const connected = new Promise<void>((resolve) => (markConnected = resolve))
@@ -122,7 +122,7 @@ async function kontrolRegisterPlugin(app: FastifyInstance, o: KontrolRegisterOpt
       return client.tell(method, arg)
     },
   }
-  const finder = new KiteFinder(caller, { renewBeforeMs: (o.renewBefore ?? 30) * 1000, retryMs: 10000, log, client: { kite: identity, logger: log } })
+  const finder = new KiteFinder(caller, { renewBeforeMs: (o.renewBefore ?? 30) * 1000, retryMs: 10000, log, client: { kite: identity, logger: log }, observer: () => app.kite.observer })
 
   let proxyLink: ProxyLink | null = null
   let proxyReady: Promise<string> | null = null

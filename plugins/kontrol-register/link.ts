@@ -5,6 +5,7 @@ import { KiteClient } from '../../lib/client/client.js'
 import type { TransportName } from '../../lib/client/transports/transport.js'
 import type { KiteIdentity } from '../../lib/protocol/kite.js'
 import type { RegisterResult } from '../../lib/protocol/kontrol.js'
+import type { KiteObserver } from '../../lib/observe/observer.js'
 
 export interface LinkOptions {
   /** Kontrol URLs, tried in turn. */
@@ -15,6 +16,8 @@ export interface LinkOptions {
   backoff?: BackoffOptions
   timeoutMs: number
   log: Logger
+  /** The kite's observer (metrics, tracing) for calls to Kontrol, read on each dial. */
+  observer?: () => KiteObserver | null
 }
 
 /**
@@ -52,6 +55,7 @@ export class KontrolLink extends LinkBase {
       timeout: this.o.timeoutMs,
       connectTimeout: this.o.timeoutMs,
       logger: this.o.log,
+      observer: this.o.observer?.() ?? null,
     })
     this.client = client
     try {

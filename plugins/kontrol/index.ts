@@ -38,7 +38,20 @@ export interface KontrolOptions {
 }
 
 /** `app.kontrol`: the registry's parts, for tools and tests. */
+/** Counts for metrics (`kiteMetrics` exports them); the totals run since start. */
+export interface KontrolStats {
+  /** Kites registered and alive on this Kontrol (connected or heard over HTTP). */
+  kitesRegistered: number
+  registrations: number
+  getKites: number
+  tokensSigned: number
+  /** Kites forgotten because their heartbeats stopped. */
+  heartbeatsMissed: number
+}
+
 export interface KontrolDecorator {
+  /** Counts for metrics. */
+  stats(): KontrolStats
   storage: KontrolStorage
   keys: KontrolKeys
   service: KontrolService
@@ -108,6 +121,13 @@ async function kontrolPlugin(app: FastifyInstance, o: KontrolOptions): Promise<v
   app.addHook('onReady', async () => registry.start())
   app.addHook('onClose', async () => registry.stop())
   app.decorate('kontrol', {
+    stats: () => ({
+      kitesRegistered: registry.size,
+      registrations: service.stats.registrations,
+      getKites: service.stats.getKites,
+      tokensSigned: tokens.signed,
+      heartbeatsMissed: registry.missed,
+    }),
     storage,
     keys,
     service,

@@ -33,6 +33,7 @@ export function addKontrolMethods(kite: Kite, service: KontrolService, o: { mach
   })
 
   kite.handle('getKites', async (req) => {
+    service.stats.getKites++
     requireType(req, 'kiteKey', 'token')
     const args = firstArg(req)
     const query = parseQuery(args.query)

@@ -39,6 +39,8 @@ export class Registry {
   private readonly seen = new Set<string>()
   private timer: NodeJS.Timeout | null = null
   private sweeping = false
+  /** Kites forgotten because their heartbeats stopped (interval + grace passed), for metrics. */
+  missed = 0
 
   constructor(
     private readonly storage: KontrolStorage,
@@ -122,6 +124,7 @@ export class Registry {
       const cutoff = this.freshSince()
       for (const [id, entry] of this.live) {
         if (entry.lastSeen < cutoff) {
+          this.missed++
           this.live.delete(id)
           this.seen.delete(id)
         }

@@ -65,6 +65,9 @@ function shuffle<T>(items: T[]): T[] {
 
 /** What Kontrol does, apart from how calls reach it (kite methods and HTTP both use this). */
 export class KontrolService {
+  /** Successful registrations (kite method and HTTP) and getKites calls since start, for metrics. */
+  readonly stats = { registrations: 0, getKites: 0 }
+
   constructor(
     private readonly storage: KontrolStorage,
     private readonly registry: Registry,
@@ -88,6 +91,7 @@ export class KontrolService {
       result.kiteKey = this.tokens.kiteKey(kite.username, pair)
       result.publicKey = pair.public
     }
+    this.stats.registrations++
     return result
   }
 

@@ -19,6 +19,8 @@ export interface TokenSettings {
 
 /** Issues kite.keys and tokens with the claims of spec §5.6; tokens are cached while they have ≥ 2 leeways left. */
 export class TokenIssuer {
+  /** Tokens signed since start (cache hits not counted), for metrics. */
+  signed = 0
   private readonly cache = new Map<string, { token: string; until: number }>()
 
   constructor(private readonly s: TokenSettings) {}
@@ -42,6 +44,7 @@ export class TokenIssuer {
     const iat = Math.floor((now - this.s.leewayMs) / 1000)
     const exp = Math.floor((now + this.s.ttlMs + this.s.leewayMs) / 1000)
     const token = this.sign({ iss: this.s.issuer, sub: username, aud: audience, iat, nbf: iat, exp, jti: randomUUID() }, pair)
+    this.signed++
     if (this.cache.size > 10000) this.cache.clear()
     this.cache.set(key, { token, until: now + this.s.ttlMs - this.s.leewayMs })
     return token

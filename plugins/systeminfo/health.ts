@@ -1,4 +1,3 @@
-import type { Clock } from '../../lib/methods/throttle.js'
 import type { ReadyCheck } from './options.js'
 
 /** Where the app is in its life: before `ready()`, serving, or closing. */
@@ -76,71 +75,4 @@ export class Readiness {
 
 function isThenable(v: unknown): v is PromiseLike<unknown> {
   return v !== null && typeof v === 'object' && typeof (v as { then?: unknown }).then === 'function'
-}
-
-export interface EventLoopMonitorOptions {
-  /** Sampling interval in ms. */
-  intervalMs: number
-  /** How long a measured stall keeps being reported, in ms. */
-  windowMs: number
-  /** Monotonic clock in ms. */
-  clock: Clock
-}
-
-/**
- * Event-loop delay by timer drift: an unref'd interval notes how late each
- * tick comes. `delayMs()` is the larger of the stall going on right now (time
- * since the last tick beyond the interval) and the worst delay measured within
- * the last `windowMs`; so a stall shows both while it lasts and after it.
- */
-export class EventLoopMonitor {
-  private timer: NodeJS.Timeout | null = null
-  private lastTick: number | null = null
-  private peak = 0
-  private peakAt = 0
-
-  constructor(private readonly options: EventLoopMonitorOptions) {}
-
-  /** True while the sampler's interval is running. */
-  get running(): boolean {
-    return this.timer !== null
-  }
-
-  start(): void {
-    if (this.timer !== null) return
-    this.lastTick = this.options.clock()
-    this.timer = setInterval(() => this.sample(), this.options.intervalMs)
-    this.timer.unref()
-  }
-
-  stop(): void {
-    if (this.timer !== null) clearInterval(this.timer)
-    this.timer = null
-    this.lastTick = null
-    this.peak = 0
-  }
-
-  /** Takes one sample (the interval calls this; tests may call it with an injected clock). */
-  sample(): void {
-    const now = this.options.clock()
-    if (this.lastTick === null) {
-      this.lastTick = now
-      return
-    }
-    const delay = Math.max(0, now - this.lastTick - this.options.intervalMs)
-    this.lastTick = now
-    if (delay >= this.peak || now - this.peakAt > this.options.windowMs) {
-      this.peak = delay
-      this.peakAt = now
-    }
-  }
-
-  /** The event-loop delay in ms, as described on the class. 0 before the first sample. */
-  delayMs(): number {
-    if (this.lastTick === null) return 0
-    const now = this.options.clock()
-    const ongoing = Math.max(0, now - this.lastTick - this.options.intervalMs)
-    const recent = now - this.peakAt <= this.options.windowMs ? this.peak : 0
-    return Math.max(ongoing, recent)
-  }
 }

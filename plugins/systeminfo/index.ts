@@ -1,7 +1,8 @@
 import type { FastifyInstance } from 'fastify'
 import fp from 'fastify-plugin'
+import underPressure from '@fastify/under-pressure'
 import { collectSystemInfo, type SystemInfo } from './collect.js'
-import { EventLoopMonitor, Readiness, type LifecyclePhase, type ReadinessState } from './health.js'
+import { Readiness, type LifecyclePhase, type ReadinessState } from './health.js'
 import { resolveSystemInfoOptions, type ReadyCheck, type SystemInfoOptions } from './options.js'
 import { addRoutes } from './routes.js'
 
@@ -13,10 +14,10 @@ export interface SystemInfoDecorator {
   setReadyCheck(fn: ReadyCheck | null): void
   /** What the readiness probe would answer now (phase, then the check). */
   checkReady(): Promise<ReadinessState>
-  /** Event-loop delay the liveness probe judges, in ms. */
+  /** Event-loop delay the liveness probe judges (@fastify/under-pressure's last sample), in ms. */
   readonly eventLoopDelayMs: number
-  /** True while the event-loop sampler's timer runs (from onReady until onClose). */
-  readonly sampling: boolean
+  /** True when @fastify/under-pressure finds a limit passed: the liveness probe answers 503. */
+  readonly underPressure: boolean
   /** The `kite.systemInfo` object. */
   collect(): Promise<SystemInfo>
 }
@@ -36,23 +37,32 @@ async function systemInfoPlugin(app: FastifyInstance, options: SystemInfoOptions
     closing: () => app.kite.closing,
     onCheckError: (err) => app.log.warn({ err }, 'systeminfo: readiness check failed'),
   })
-  const monitor = new EventLoopMonitor({ intervalMs: o.sampleIntervalMs, windowMs: o.eventLoopWindowMs, clock: o.clock })
+  // Liveness on @fastify/under-pressure, unless the app registered it itself (then its limits count).
+  if (!app.hasDecorator('isUnderPressure')) {
+    await app.register(underPressure, {
+      maxEventLoopDelay: o.maxEventLoopDelayMs,
+      maxHeapUsedBytes: o.maxHeapUsedBytes ?? 0,
+      maxRssBytes: o.maxRssBytes ?? 0,
+      maxEventLoopUtilization: o.maxEventLoopUtilization ?? 0,
+      sampleInterval: o.sampleIntervalMs,
+      // Only the liveness probe reports pressure; other routes and kite calls keep being served.
+      pressureHandler: () => {},
+    })
+  }
   const collect = (): Promise<SystemInfo> => collectSystemInfo()
 
   // Authentication required, as in Go; errors are thrown and reach the caller as genericError.
   app.kite.handle('kite.systemInfo', collect)
-  addRoutes(app, { options: o, readiness, monitor, collect })
+  addRoutes(app, { options: o, readiness, collect })
 
   app.addHook('onReady', async () => {
     // With kontrol-register and no check of the user's own, ready means registered.
     if (o.readyWhen === null && app.hasDecorator('kontrolRegister') && !readiness.hasCheck) {
       readiness.setCheck(() => app.kontrolRegister.registered)
     }
-    monitor.start()
     readiness.markReady()
   })
   app.addHook('preClose', async () => readiness.markDraining())
-  app.addHook('onClose', async () => monitor.stop())
 
   app.decorate('systeminfo', {
     get state() {
@@ -61,10 +71,10 @@ async function systemInfoPlugin(app: FastifyInstance, options: SystemInfoOptions
     setReadyCheck: (fn: ReadyCheck | null) => readiness.setCheck(fn),
     checkReady: () => readiness.evaluate(),
     get eventLoopDelayMs() {
-      return monitor.delayMs()
+      return app.memoryUsage().eventLoopDelay
     },
-    get sampling() {
-      return monitor.running
+    get underPressure() {
+      return app.isUnderPressure()
     },
     collect,
   } satisfies SystemInfoDecorator)

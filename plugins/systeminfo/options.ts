@@ -1,5 +1,3 @@
-import type { Clock } from '../../lib/methods/throttle.js'
-
 /** A readiness check: anything but `true` (or a promise of `true`) means "not ready". */
 export type ReadyCheck = () => boolean | Promise<boolean>
 
@@ -15,14 +13,16 @@ export interface SystemInfoOptions {
   readyWhen?: ReadyCheck
   /** How long the readiness check may take before it counts as not ready, in ms. Default 2000. */
   readyCheckTimeoutMs?: number
-  /** Event-loop delay above which the liveness probe answers 503, in ms. Default 1000. */
+  /** Event-loop delay (mean over a sample interval, as @fastify/under-pressure measures it) above which the liveness probe answers 503, in ms. Default 1000. */
   maxEventLoopDelayMs?: number
-  /** Interval of the event-loop delay sampler, in ms. Default 200. */
+  /** Heap used above which the liveness probe answers 503, in bytes. Default: no limit. */
+  maxHeapUsedBytes?: number
+  /** Resident set size above which the liveness probe answers 503, in bytes. Default: no limit. */
+  maxRssBytes?: number
+  /** Event-loop utilisation (0 to 1) above which the liveness probe answers 503. Default: no limit. */
+  maxEventLoopUtilization?: number
+  /** How often @fastify/under-pressure samples, in ms. Default 200. */
   sampleIntervalMs?: number
-  /** How long a measured event-loop stall keeps being reported, in ms. Default 5000. */
-  eventLoopWindowMs?: number
-  /** Monotonic clock in ms for the event-loop sampler; injectable for tests. Default `performance.now`. */
-  clock?: Clock
 }
 
 export interface ResolvedSystemInfoOptions {
@@ -32,9 +32,10 @@ export interface ResolvedSystemInfoOptions {
   readyWhen: ReadyCheck | null
   readyCheckTimeoutMs: number
   maxEventLoopDelayMs: number
+  maxHeapUsedBytes: number | null
+  maxRssBytes: number | null
+  maxEventLoopUtilization: number | null
   sampleIntervalMs: number
-  eventLoopWindowMs: number
-  clock: Clock
 }
 
 function path(value: string | false | undefined, fallback: string, name: string): string | false {
@@ -52,6 +53,11 @@ function ms(value: number | undefined, fallback: number, name: string): number {
   return v
 }
 
+function utilization(v: number): number {
+  if (typeof v !== 'number' || !(v > 0 && v <= 1)) throw new TypeError('systeminfo option maxEventLoopUtilization must be a number in (0, 1]')
+  return v
+}
+
 /** Checks the options when the plugin registers, so that mistakes fail at start. */
 export function resolveSystemInfoOptions(o: SystemInfoOptions = {}): ResolvedSystemInfoOptions {
   if (o === null || typeof o !== 'object') throw new TypeError('systeminfo options must be an object')
@@ -61,7 +67,6 @@ export function resolveSystemInfoOptions(o: SystemInfoOptions = {}): ResolvedSys
   const paths = [systemInfoPath, livePath, readyPath].filter((p) => p !== false)
   if (new Set(paths).size !== paths.length) throw new TypeError('systeminfo options systemInfoPath, livePath and readyPath must differ')
   if (o.readyWhen !== undefined && typeof o.readyWhen !== 'function') throw new TypeError('systeminfo option readyWhen must be a function')
-  if (o.clock !== undefined && typeof o.clock !== 'function') throw new TypeError('systeminfo option clock must be a function')
   return {
     systemInfoPath,
     livePath,
@@ -69,8 +74,9 @@ export function resolveSystemInfoOptions(o: SystemInfoOptions = {}): ResolvedSys
     readyWhen: o.readyWhen ?? null,
     readyCheckTimeoutMs: ms(o.readyCheckTimeoutMs, 2000, 'readyCheckTimeoutMs'),
     maxEventLoopDelayMs: ms(o.maxEventLoopDelayMs, 1000, 'maxEventLoopDelayMs'),
+    maxHeapUsedBytes: o.maxHeapUsedBytes === undefined ? null : ms(o.maxHeapUsedBytes, 0, 'maxHeapUsedBytes'),
+    maxRssBytes: o.maxRssBytes === undefined ? null : ms(o.maxRssBytes, 0, 'maxRssBytes'),
+    maxEventLoopUtilization: o.maxEventLoopUtilization === undefined ? null : utilization(o.maxEventLoopUtilization),
     sampleIntervalMs: ms(o.sampleIntervalMs, 200, 'sampleIntervalMs'),
-    eventLoopWindowMs: ms(o.eventLoopWindowMs, 5000, 'eventLoopWindowMs'),
-    clock: o.clock ?? (() => performance.now()),
   }
 }

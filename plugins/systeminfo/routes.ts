@@ -1,6 +1,6 @@
 import type { FastifyInstance } from 'fastify'
 import type { SystemInfo } from './collect.js'
-import type { EventLoopMonitor, Readiness } from './health.js'
+import type { Readiness } from './health.js'
 import type { ResolvedSystemInfoOptions } from './options.js'
 
 export const systemInfoSchema = {
@@ -28,32 +28,40 @@ export const readySchema = {
 export const liveSchema = {
   type: 'object',
   additionalProperties: false,
-  required: ['status', 'eventLoopDelayMs', 'maxEventLoopDelayMs'],
+  required: ['status', 'eventLoopDelayMs', 'maxEventLoopDelayMs', 'heapUsedBytes', 'rssBytes'],
   properties: {
-    status: { type: 'string', enum: ['ok', 'stuck'] },
-    eventLoopDelayMs: { type: 'number' },
+    status: { type: 'string', enum: ['ok', 'under-pressure'] },
+    eventLoopDelayMs: { type: ['number', 'null'], description: 'null: the loop did not turn once in the last sample interval' },
     maxEventLoopDelayMs: { type: 'number' },
+    heapUsedBytes: { type: 'number' },
+    rssBytes: { type: 'number' },
   },
 } as const
 
 export interface RouteDeps {
   options: ResolvedSystemInfoOptions
   readiness: Readiness
-  monitor: EventLoopMonitor
   collect: () => Promise<SystemInfo>
 }
 
 /** The HTTP routes: system information, liveness and readiness. */
-export function addRoutes(app: FastifyInstance, { options, readiness, monitor, collect }: RouteDeps): void {
+export function addRoutes(app: FastifyInstance, { options, readiness, collect }: RouteDeps): void {
   if (options.systemInfoPath !== false) {
     app.get(options.systemInfoPath, { schema: { response: { 200: systemInfoSchema } } }, async () => collect())
   }
   if (options.livePath !== false) {
     app.get(options.livePath, { schema: { response: { 200: liveSchema, 503: liveSchema } } }, async (_req, reply) => {
-      const delay = Math.round(monitor.delayMs())
-      const stuck = delay > options.maxEventLoopDelayMs
-      reply.code(stuck ? 503 : 200).header('cache-control', 'no-store')
-      return { status: stuck ? 'stuck' : 'ok', eventLoopDelayMs: delay, maxEventLoopDelayMs: options.maxEventLoopDelayMs }
+      // @fastify/under-pressure samples event-loop delay, heap and RSS, and judges them against the limits.
+      const pressure = app.isUnderPressure()
+      const usage = app.memoryUsage()
+      reply.code(pressure ? 503 : 200).header('cache-control', 'no-store')
+      return {
+        status: pressure ? 'under-pressure' : 'ok',
+        eventLoopDelayMs: Number.isFinite(usage.eventLoopDelay) ? Math.round(usage.eventLoopDelay) : null,
+        maxEventLoopDelayMs: options.maxEventLoopDelayMs,
+        heapUsedBytes: usage.heapUsed,
+        rssBytes: usage.rssBytes,
+      }
     })
   }
   if (options.readyPath !== false) {

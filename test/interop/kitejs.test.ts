@@ -3,6 +3,9 @@ import { createRequire } from 'node:module'
 import type * as KitejsHelpers from '../helpers/kitejs.cjs'
 import { KiteClient } from '../../lib/client/client.js'
 import { connectClient, startKite } from '../helpers/server.js'
+import { SpanKind, SpanStatusCode } from '@opentelemetry/api'
+import { kiteTracing, kiteTracer } from '../../plugins/kite-tracing/index.js'
+import { recordSpans } from '../helpers/tracing.js'
 
 const require = createRequire(import.meta.url)
 const kitejs = require('../helpers/kitejs.cjs') as typeof KitejsHelpers
@@ -71,4 +74,47 @@ t.test('a KiteClient with a ws:// URL defaults to raw WebSocket', async (t) => {
   const c = new KiteClient('ws://127.0.0.1:1/kite')
   t.equal(c.transportName, 'websocket')
   t.equal(new KiteClient('http://127.0.0.1:1/kite').transportName, 'sockjs')
+})
+
+t.test('with tracing on: kite.js clients call a traced kite (SockJS and raw WebSocket)', async (t) => {
+  const rec = recordSpans()
+  const { url } = await startKite(t, {}, async (app) => {
+    await app.register(kiteTracing, { tracer: rec.tracer })
+  })
+  for (const kind of [clientKinds[0]!, clientKinds[2]!]) {
+    const kite = kitejs.connectKite(kind.url(url), { transport: kind.transport, prefix: kind.prefix })
+    t.equal(await kite.tell('square', [4]), 16, `${kind.name}: square([4]) → 16`)
+    const seen: unknown[] = []
+    t.equal(await kite.tell('count', [2, (i: unknown) => seen.push(i)]), 'done', `${kind.name}: a callback method`)
+    t.same(seen, [1, 2])
+    await kitejs.closeKite(kite)
+  }
+  const spans = rec.spans()
+  t.equal(spans.length, 4, 'a server span per call')
+  for (const s of spans) {
+    t.equal(s.kind, SpanKind.SERVER)
+    t.equal(s.status.code, SpanStatusCode.OK)
+    t.equal(s.parentSpanContext, undefined, 'kite.js sends no trace context: each is a root span')
+  }
+})
+
+t.test('with tracing on: a traced KiteClient calls kite.js servers (the traceContext field is ignored by kite.js)', async (t) => {
+  const rec = recordSpans()
+  for (const transport of ['ws', 'sockjs'] as const) {
+    const server = await kitejs.startKiteServer({
+      transport,
+      prefix: '/kite',
+      api: { square: (x: number, cb: (err: unknown, result: unknown) => void) => cb(null, x * x) },
+    })
+    t.teardown(() => server.close())
+    const kinds = transport === 'ws' ? (['websocket'] as const) : (['sockjs', 'xhr-polling'] as const)
+    for (const kind of kinds) {
+      const client = await connectClient(t, server.url, { transport: kind, timeout: 5000, observer: kiteTracer({ tracer: rec.tracer }) })
+      t.equal(await client.tell('square', 5), 25, `${kind}: square(5) → 25 with traceContext in the envelope`)
+      await client.close()
+    }
+  }
+  const spans = rec.spans()
+  t.equal(spans.length, 3)
+  for (const s of spans) t.match(s, { kind: SpanKind.CLIENT, name: 'kite square', status: { code: SpanStatusCode.OK } })
 })

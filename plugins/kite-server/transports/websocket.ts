@@ -29,6 +29,10 @@ class SockjsWsSink implements GatedSink {
   private readonly batcher: MessageBatcher
   gate: WriteGate | null = null
 
+  get bufferedBytes(): number {
+    return this.ws.bufferedAmount
+  }
+
   constructor(private readonly ws: WebSocket) {
     this.batcher = new MessageBatcher((batch) => {
       if (ws.readyState !== ws.OPEN) return
@@ -54,6 +58,10 @@ class RawWsSink implements GatedSink {
   gate: WriteGate | null = null
 
   constructor(private readonly ws: WebSocket) {}
+
+  get bufferedBytes(): number {
+    return this.ws.bufferedAmount
+  }
 
   send(text: string): void {
     if (this.ws.readyState !== this.ws.OPEN) return
