@@ -1,36 +1,32 @@
 /**
  * fastify-kite: the kite micro-service framework as Fastify plugins.
  *
- * - `kiteServer`: makes a Fastify app a kite (methods, handlers, SockJS and raw WebSocket).
- * - `KiteClient`: calls any kite (ours, Go kites, kite.js) over SockJS, XHR polling or raw WebSocket.
+ * - `kiteServer`, `kiteAuth`, `kontrol`, `kontrolRegister`, `systemInfo`: the plugins.
+ * - `KiteClient`: calls any kite (ours, Go kites, kite.js); also alone as `fastify-kite/client`,
+ *   which loads neither Fastify nor a storage driver.
+ * - `fastify-kite/testing`: a Kontrol and kite.keys for tests; `fastify-kite/browser`: the client for pages.
  */
-export { kiteServer, Kite } from './plugins/kite-server/index.js'
-export type { KiteServerOptions, KiteServerEvents } from './plugins/kite-server/index.js'
-export { KiteClient, Backoff } from './lib/client/index.js'
-export type { KiteClientOptions, KiteClientEvents, CallOptions, BackoffOptions, TransportName } from './lib/client/index.js'
-export { KiteError, KiteErrorCodes, WireErrorTypes, kiteError, toWire, fromWire } from './lib/errors.js'
-export type { KiteErrorCode, WireError, WireErrorType } from './lib/errors.js'
-export { KiteConnection } from './lib/connection/index.js'
-export type { TellOptions } from './lib/connection/index.js'
-export { KiteRequest, KiteMethod, MethodTable } from './lib/methods/index.js'
-export type { KiteHandler, FinalHandler, Outcome, MethodHandling, Authenticator, AuthContext, AuthResult, ThrottleOptions } from './lib/methods/index.js'
-export { kiteToString, kiteFromString, validateKite } from './lib/protocol/index.js'
-export type { KiteIdentity, KiteAuth, CallEnvelope, KiteResponse } from './lib/protocol/index.js'
-export { defaultDnodeLimits } from './lib/dnode/index.js'
-export type { DnodeLimits } from './lib/dnode/index.js'
+export { kiteServer } from './plugins/kite-server/index.js'
+export type { Kite, KiteServerOptions, KiteServerEvents } from './plugins/kite-server/index.js'
 export { kiteAuth } from './plugins/kite-auth/index.js'
 export type { KiteAuthOptions, TrustedKontrolKey } from './plugins/kite-auth/index.js'
-export { kiteHome, kiteKeyPath, readKiteKey, findKiteKey, writeKiteKey, decodeKiteKey, decodeJwt } from './lib/kitekey.js'
-export type { KiteKeyClaims } from './lib/kitekey.js'
-export { loadConfig, fromEnv, fromKiteKey, parseGoDuration, defaultConfig } from './lib/config.js'
-export type { KiteConfig, KiteLogLevel, LoadConfigOptions } from './lib/config.js'
 export { kontrol } from './plugins/kontrol/index.js'
 export type { KontrolOptions, KontrolDecorator, KontrolStorage, KiteRecord, KeyPairRecord, KiteEvent } from './plugins/kontrol/index.js'
-export { openStorage, MemoryStorage, SqliteStorage, PostgresStorage } from './plugins/kontrol/storage/index.js'
 export type { PostgresLayout, PostgresStorageOptions } from './plugins/kontrol/storage/index.js'
 export { kontrolRegister } from './plugins/kontrol-register/index.js'
 export type { KontrolRegisterOptions, KontrolRegisterDecorator } from './plugins/kontrol-register/index.js'
-export { parseConstraint, parseVersion, isConstraint } from './lib/protocol/index.js'
-export type { KontrolQuery, RegisterArgs, RegisterResult, GetKitesArgs, GetKitesResult, KiteWithToken, KiteEventMessage, GetTokenArgs } from './lib/protocol/index.js'
-export { systemInfo, collectSystemInfo, goos } from './plugins/systeminfo/index.js'
+export { systemInfo } from './plugins/systeminfo/index.js'
 export type { SystemInfo, SystemInfoOptions, ReadyCheck, LifecyclePhase, ReadinessState } from './plugins/systeminfo/index.js'
+export { KiteClient, Backoff } from './lib/client/index.js'
+export type { KiteClientOptions, KiteClientEvents, CallOptions, BackoffOptions, TransportName } from './lib/client/index.js'
+export { KiteError, KiteErrorCodes, WireErrorTypes } from './lib/errors.js'
+export type { KiteErrorCode, WireError, WireErrorType } from './lib/errors.js'
+export type { KiteConnection, TellOptions } from './lib/connection/index.js'
+export type { KiteRequest, KiteMethod, KiteHandler, FinalHandler, Outcome, MethodHandling, Authenticator, AuthContext, AuthResult, ThrottleOptions } from './lib/methods/index.js'
+export type { KiteIdentity, KiteAuth, CallEnvelope, KiteResponse } from './lib/protocol/index.js'
+export type { KontrolQuery, RegisterArgs, RegisterResult, GetKitesArgs, GetKitesResult, KiteWithToken, KiteEventMessage, GetTokenArgs } from './lib/protocol/index.js'
+export type { DnodeLimits } from './lib/dnode/index.js'
+export { readKiteKey, writeKiteKey, decodeKiteKey, kiteKeyPath } from './lib/kitekey.js'
+export type { KiteKeyClaims } from './lib/kitekey.js'
+export { loadConfig } from './lib/config.js'
+export type { KiteConfig, KiteLogLevel, LoadConfigOptions } from './lib/config.js'
