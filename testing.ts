@@ -11,6 +11,7 @@ import { kiteServer } from './plugins/kite-server/index.js'
 import { kiteAuth } from './plugins/kite-auth/index.js'
 import { kontrol, type KontrolOptions } from './plugins/kontrol/index.js'
 import { writeKiteKey } from './lib/kitekey.js'
+import type { KontrolQuery } from './lib/protocol/kontrol.js'
 
 /** An RSA key pair in PEM, as Kontrol signs kite.keys and tokens with. */
 export interface TestKeyPair {
@@ -44,6 +45,11 @@ export interface TestKontrol {
    * file 0600) and returns its path: point `KITE_HOME` or the plugins' `kiteKey` option there.
    */
   writeKiteKey(username: string, kiteHome: string): Promise<string>
+  /**
+   * A token for the one registered kite matching `query`, issued to `username`
+   * (as Kontrol's `getToken` gives it): what a web page's backend hands its page.
+   */
+  token(query: KontrolQuery, username: string): Promise<string>
   /** The Fastify app running it, for anything else (`app.kontrol`). */
   app: FastifyInstance
   /** Stops it. */
@@ -88,6 +94,7 @@ export async function startTestKontrol(options: TestKontrolOptions = {}): Promis
       await writeKiteKey(kiteKey(user), path)
       return path
     },
+    token: (query, user) => app.kontrol.service.token(query, user, false),
     app,
     close: () => app.close(),
   }
