@@ -6,7 +6,7 @@
  */
 import { generateKeyPairSync } from 'node:crypto'
 import { join } from 'node:path'
-import Fastify, { type FastifyInstance } from 'fastify'
+import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify'
 import { kiteServer } from './plugins/kite-server/index.js'
 import { kiteAuth } from './plugins/kite-auth/index.js'
 import { kontrol, type KontrolOptions } from './plugins/kontrol/index.js'
@@ -36,7 +36,7 @@ export function testKeyPair(options: { fresh?: boolean } = {}): TestKeyPair {
 export interface TestKontrol {
   /** The Kontrol's kite URL (`http://127.0.0.1:<port>/kite`). */
   url: string
-  /** Its key pair (the one it signs with, and the one a kite trusts). */
+  /** The key pair it signs with now (by default the shared `testKeyPair()`). */
   keyPair: TestKeyPair
   /** A kite.key for `username`, signed by this Kontrol. */
   kiteKey(username: string): string
@@ -64,6 +64,8 @@ export interface TestKontrolOptions extends KontrolOptions {
   port?: number
   /** Kontrol's own kite username (the `iss` of what it signs). Default `testuser`. */
   username?: string
+  /** Fastify's options (default: no logger). */
+  fastify?: FastifyServerOptions
 }
 
 /**
@@ -72,13 +74,14 @@ export interface TestKontrolOptions extends KontrolOptions {
  * `const k = await startTestKontrol(); …; await k.close()`.
  */
 export async function startTestKontrol(options: TestKontrolOptions = {}): Promise<TestKontrol> {
-  const { host = '127.0.0.1', port = 0, username = 'testuser', ...kontrolOptions } = options
-  const keyPair = testKeyPair()
-  const app = Fastify({ logger: false, return503OnClosing: false })
+  const { host = '127.0.0.1', port = 0, username = 'testuser', fastify, ...kontrolOptions } = options
+  // The shared test pair, unless the options name one (`keyPair: undefined` lets Kontrol make or load its own).
+  const keyPair = 'keyPair' in kontrolOptions ? kontrolOptions.keyPair : testKeyPair()
+  const app = Fastify({ logger: false, return503OnClosing: false, ...fastify })
   try {
     await app.register(kiteServer, { name: 'kontrol', version: '0.0.1', username, closeGraceMs: 200 })
     await app.register(kiteAuth, { kiteKey: false })
-    await app.register(kontrol, { storage: 'memory', keyPair, heartbeatInterval: 1, heartbeatGrace: 1, sweepInterval: 200, ...kontrolOptions })
+    await app.register(kontrol, { storage: 'memory', heartbeatInterval: 1, heartbeatGrace: 1, sweepInterval: 200, ...kontrolOptions, keyPair })
     await app.listen({ port, host })
   } catch (err) {
     await app.close()
@@ -87,7 +90,7 @@ export async function startTestKontrol(options: TestKontrolOptions = {}): Promis
   const kiteKey = (user: string): string => app.kontrol.service.issueKiteKey(user)
   return {
     url: app.kontrol.url,
-    keyPair,
+    keyPair: { publicKey: app.kontrol.keys.current.public, privateKey: app.kontrol.keys.current.private },
     kiteKey,
     async writeKiteKey(user, kiteHome) {
       const path = join(kiteHome, 'kite.key')

@@ -50,6 +50,9 @@ declare global {
   }
 }
 
+// About 25 fresh node processes (kite commands, a Kontrol, a kite): slow on a loaded machine.
+t.setTimeout(240000)
+
 t.test('the kite command against a real Kontrol and kite', async (t) => {
   const home = join(t.testdir(), 'operator')
   const other = join(t.testdir(), 'other')
