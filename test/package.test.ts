@@ -113,6 +113,14 @@ t.test('the tarball installed into a new app: every entry point works, the clien
   const sqlite = await node("import Fastify from 'fastify'; import { kiteServer, kiteAuth, kontrol } from 'fastify-kite'; const app = Fastify(); await app.register(kiteServer, { name: 'kontrol', version: '1.0.0' }); await app.register(kiteAuth, { kiteKey: false }); try { await app.register(kontrol, { storage: 'sqlite::memory:' }); await app.ready(); console.log('no error') } catch (err) { console.log(err.message) }")
   t.equal(sqlite, 'this Kontrol storage needs the better-sqlite3 package: npm install better-sqlite3', 'without the optional driver, choosing SQLite says what to install')
 
+  // The README's testing example, as a user would paste it.
+  const readme = readFileSync(join(root, 'README.md'), 'utf8')
+  const example = /A runnable test[^\n]*\n\n```js\n([\s\S]*?)```/.exec(readme)?.[1]
+  t.ok(example, 'the README has the runnable test example')
+  writeFileSync(join(dir, 'readme.test.mjs'), example ?? '')
+  const readmeRun = await run(process.execPath, ['--test', 'readme.test.mjs'], { cwd: dir }).catch((err: { stdout: string; stderr: string }) => err)
+  t.match(readmeRun.stdout, /# pass 1\n# fail 0/, `the README's testing example passes:\n${readmeRun.stdout}${readmeRun.stderr}`)
+
   t.match(await node("console.log(import.meta.resolve('fastify-kite/browser'))"), /node_modules\/fastify-kite\/dist\/browser\/kite\.js$/, 'fastify-kite/browser resolves to the bundle')
   const version = (await run('npx', ['--offline', 'kite', '--version'], { cwd: dir })).stdout.trim()
   t.equal(version, pkg.version, 'npx kite --version')
