@@ -51,7 +51,7 @@ declare global {
 }
 
 // About 25 fresh node processes (kite commands, a Kontrol, a kite): slow on a loaded machine.
-t.setTimeout(240000)
+t.setTimeout(480000)
 
 t.test('the kite command against a real Kontrol and kite', async (t) => {
   const home = join(t.testdir(), 'operator')

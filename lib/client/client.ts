@@ -2,7 +2,6 @@ import { EventEmitter } from 'node:events'
 import type { Logger } from 'pino'
 import { KiteError, kiteError } from '../errors.js'
 import { KiteConnection } from '../connection/connection.js'
-import { kiteKeyPath, readKiteKey } from '../kitekey.js'
 import { resolveLimits, type DnodeLimits } from '../dnode/limits.js'
 import { silentLogger } from '../silent-logger.js'
 import { addPing, heartbeat, log } from '../methods/builtins.js'
@@ -188,6 +187,8 @@ export class KiteClient extends EventEmitter<KiteClientEvents> {
   /** Fills `{type: 'kiteKey'}` with the kite.key found on this machine. */
   private async loadKiteKey(): Promise<void> {
     if (this.authValue?.type !== 'kiteKey' || this.authValue.key !== '') return
+    // Imported only here: most clients never read a kite.key (and a page has none).
+    const { kiteKeyPath, readKiteKey } = await import('../kitekey.js')
     const path = this.options.kiteHome !== undefined ? kiteKeyPath({ KITE_HOME: this.options.kiteHome }) : kiteKeyPath()
     this.authValue = { type: 'kiteKey', key: await readKiteKey(path) }
   }
