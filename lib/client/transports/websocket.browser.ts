@@ -3,9 +3,12 @@
  * page's own `WebSocket`, which cannot set headers (the browser sends the
  * page's Origin) nor send pings. SockJS servers send an `h` frame every 25 s,
  * so a SockJS socket silent for the idle timeout is dropped; a raw one is
- * left to the browser's own TCP handling.
+ * left to the browser's own TCP handling. A page cannot pause reading: a
+ * server that leaves more than `maxBufferedBytes` of ours unsent for the
+ * grace period is dropped.
  */
 import { MessageBatcher } from '../../dnode/batcher.js'
+import { WriteGate } from '../../connection/backpressure.js'
 import { parseServerFrame } from './sockjs-frames.js'
 import { joinPath, sockjsSessionPath, type ClientTransport, type TransportEvents, type TransportOptions } from './transport.js'
 
@@ -23,6 +26,7 @@ export function sockjsWebSocketURL(url: URL): URL {
 
 abstract class BrowserWebSocketTransport implements ClientTransport {
   protected ws: WebSocket | null = null
+  protected gate: WriteGate | null = null
   private closedByUs = false
   private isOpen = false
   private idleTimer: ReturnType<typeof setInterval> | null = null
@@ -56,6 +60,12 @@ abstract class BrowserWebSocketTransport implements ClientTransport {
         }
         this.isOpen = true
         this.watch()
+        this.gate = new WriteGate(this.options.backpressure, {
+          queued: () => ws.bufferedAmount,
+          pause: () => {},
+          resume: () => {},
+          overflow: () => this.lost(`the server does not read: more than ${this.options.backpressure.maxBufferedBytes} bytes unsent for ${this.options.backpressure.graceMs} ms`),
+        })
         resolve()
       }
       const onAbort = (): void => ready(signal.reason as Error)
@@ -71,6 +81,7 @@ abstract class BrowserWebSocketTransport implements ClientTransport {
       ws.onerror = () => ready(new Error('Unexpected server response: the WebSocket could not be opened'))
       ws.onclose = (ev: CloseEvent) => {
         if (this.idleTimer !== null) clearInterval(this.idleTimer)
+        this.gate?.dispose()
         if (!this.isOpen) ready(new Error(`Unexpected server response: connection closed (${ev.code})`))
         else if (!this.closedByUs) this.events.close(`connection closed (${ev.code}${ev.reason.length > 0 ? ` ${ev.reason}` : ''})`)
       }
@@ -105,6 +116,7 @@ abstract class BrowserWebSocketTransport implements ClientTransport {
     if (this.closedByUs) return
     this.closedByUs = true
     if (this.idleTimer !== null) clearInterval(this.idleTimer)
+    this.gate?.dispose()
     this.ws?.close(1000)
   }
 }
@@ -128,6 +140,7 @@ export class RawWebSocketTransport extends BrowserWebSocketTransport {
   send(text: string): void {
     if (this.ws?.readyState !== WebSocket.OPEN) throw new Error('WebSocket is not open')
     this.ws.send(text)
+    this.gate?.check()
   }
 }
 
@@ -154,7 +167,9 @@ export class SockjsWebSocketTransport extends BrowserWebSocketTransport {
   }
 
   private readonly batcher = new MessageBatcher((batch) => {
-    if (this.ws?.readyState === WebSocket.OPEN) this.ws.send(JSON.stringify(batch))
+    if (this.ws?.readyState !== WebSocket.OPEN) return
+    this.ws.send(JSON.stringify(batch))
+    this.gate?.check()
   })
 
   send(text: string): void {
