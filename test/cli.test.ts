@@ -43,13 +43,6 @@ function start(t: Tap.Test, args: string[], env: NodeJS.ProcessEnv, script = cli
   })
 }
 
-declare global {
-  // eslint-disable-next-line @typescript-eslint/no-namespace
-  namespace Tap {
-    type Test = import('tap').Test
-  }
-}
-
 // About 25 fresh node processes (kite commands, a Kontrol, a kite): slow on a loaded machine.
 t.setTimeout(480000)
 

@@ -48,7 +48,7 @@ t.test('startTestKontrol: a Kontrol in one call; kite.keys it signs; a kite regi
   await client.close()
   await app.close()
   await k.close()
-  await t.rejects(new KiteClient(k.url, { connectTimeout: 5000 }).connect(), { type: 'sendError' }, 'closed: nothing listens any more')
+  await t.rejects(new KiteClient(k.url, { connectTimeout: 5000 }).connect(), { name: 'KiteError', type: 'sendError' }, 'closed: nothing listens any more')
 })
 
 t.test('app.kite.inject: a call through the whole pipeline without a socket', async (t) => {
@@ -76,13 +76,13 @@ t.test('app.kite.inject: a call through the whole pipeline without a socket', as
   const ticks: number[] = []
   t.equal(await app.kite.inject('countdown', 3, (i: number) => ticks.push(i)), 'done')
   t.same(ticks, [3, 2, 1], 'callbacks cross the in-memory connection')
-  await t.rejects(app.kite.inject('whoami'), { type: 'authenticationError' }, 'authentication applies as on a socket')
+  await t.rejects(app.kite.inject('whoami'), { name: 'KiteError', type: 'authenticationError' }, 'authentication applies as on a socket')
   t.equal(await app.kite.inject({ method: 'whoami', auth: { type: 'kiteKey', key: k.kiteKey('dave') }, kite: { name: 'tester' } }), 'dave (tester)', 'with credentials and a caller identity')
   await t.rejects(app.kite.inject('nope'), { type: 'methodNotFound', message: 'Method not found: nope' })
   await t.rejects(app.kite.inject('fail'), { type: 'genericError', message: 'it broke' })
   app.kite.handle('slow', () => new Promise(() => {})).disableAuthentication()
-  await t.rejects(app.kite.inject({ method: 'slow', timeout: 50 }), { type: 'timeout' }, 'its own timeout')
+  await t.rejects(app.kite.inject({ method: 'slow', timeout: 50 }), { name: 'KiteError', type: 'timeout' }, 'its own timeout')
   t.equal(app.kite.connections.size, 0, 'no connection is left behind')
   await app.close()
-  await t.rejects(app.kite.inject('square', 2), { type: 'sendError' }, 'refused once the app is closing')
+  await t.rejects(app.kite.inject('square', 2), { name: 'KiteError', type: 'sendError' }, 'refused once the app is closing')
 })
