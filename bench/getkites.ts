@@ -4,7 +4,9 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import pg from 'pg'
 import type { KiteIdentity } from '../lib/protocol/kite.js'
-import { MemoryStorage, PostgresStorage, SqliteStorage, type KontrolStorage } from '../plugins/kontrol/storage/index.js'
+import { MemoryStorage, type KontrolStorage } from '../plugins/kontrol/storage/index.js'
+import { PostgresStorage } from '../plugins/kontrol/storage/postgres.js'
+import { SqliteStorage } from '../plugins/kontrol/storage/sqlite.js'
 
 /**
  * Kontrol storage throughput: 10,000 registrations (10 usernames × 10

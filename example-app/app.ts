@@ -1,3 +1,6 @@
+import { existsSync } from 'node:fs'
+import { fileURLToPath } from 'node:url'
+import fastifyStatic from '@fastify/static'
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify'
 import { kiteServer, type KiteServerOptions } from '../plugins/kite-server/index.js'
 import { kiteAuth } from '../plugins/kite-auth/index.js'
@@ -16,13 +19,24 @@ export interface MathAppOptions {
   kite?: Partial<KiteServerOptions>
 }
 
+/** The first of `candidates` (relative to this file, from source or from dist/) that exists. */
+function findDir(candidates: string[]): string | null {
+  for (const c of candidates) {
+    const dir = fileURLToPath(new URL(c, import.meta.url))
+    if (existsSync(dir)) return dir
+  }
+  return null
+}
+
 /**
  * The `math` kite: an HTTP route and kite methods side by side on one Fastify
  * server, with systeminfo and health routes, Prometheus metrics on /metrics, registered with Kontrol when one
  * is given.
  * - the kite methods of `mathMethods` (./methods.ts), with schemas: `square(n)`,
  *   `countdown(n, onTick)`, `whoami()`; `square` also at `POST /kite/methods/square`.
+ * - `greetPage()`: calls `page.name` on the caller (the page answers it) and greets that.
  * - `GET /square/:n`: the same square as a plain HTTP route.
+ * - `GET /`: a page that calls these methods from the browser (`fastify-kite/browser`, served as `/kite.js`).
  */
 export async function buildMathApp(options: MathAppOptions = {}): Promise<FastifyInstance> {
   // Headers must arrive within 15 s (Node checks every 5 s); kite-server drops sockets that send no request within 10 s.
@@ -38,6 +52,21 @@ export async function buildMathApp(options: MathAppOptions = {}): Promise<Fastif
   }
 
   app.kite.handleAll(mathMethods)
+
+  // The server calls a method on the caller (the page's `page.name`) and answers with what it said.
+  app.kite
+    .handle('greetPage', async (req) => {
+      const name = await req.connection.tell('page.name', [], { timeout: 5000 })
+      return `hello, ${String(name)}`
+    })
+    .disableAuthentication()
+
+  // The browser page and the browser build of the client (`npm run build` makes dist/browser/kite.js).
+  const publicDir = findDir(['./public/', '../../example-app/public/'])
+  const browserDir = findDir(['../dist/browser/', '../browser/'])
+  if (publicDir !== null && browserDir !== null) {
+    await app.register(fastifyStatic, { root: [publicDir, browserDir], wildcard: false })
+  }
 
   app.get<{ Params: { n: string } }>(
     '/square/:n',

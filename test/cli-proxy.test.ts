@@ -38,12 +38,6 @@ async function start<T>(t: Tap.Test, args: string[], home: string): Promise<{ ch
   return { child, info: JSON.parse(line) as T }
 }
 
-declare global {
-  // eslint-disable-next-line @typescript-eslint/no-namespace
-  namespace Tap {
-    type Test = import('tap').Test
-  }
-}
 
 t.test('kite proxy and kite tunnelproxy: kites behind them are found with kite query and called with kite tell', async (t) => {
   const home = join(t.testdir(), 'operator')

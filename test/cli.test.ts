@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs'
 import t from 'tap'
 import { spawn, type ChildProcess } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
@@ -42,12 +43,8 @@ function start(t: Tap.Test, args: string[], env: NodeJS.ProcessEnv, script = cli
   })
 }
 
-declare global {
-  // eslint-disable-next-line @typescript-eslint/no-namespace
-  namespace Tap {
-    type Test = import('tap').Test
-  }
-}
+// About 25 fresh node processes (kite commands, a Kontrol, a kite): slow on a loaded machine.
+t.setTimeout(480000)
 
 t.test('the kite command against a real Kontrol and kite', async (t) => {
   const home = join(t.testdir(), 'operator')
@@ -110,6 +107,10 @@ t.test('usage errors, help and a missing kite.key', async (t) => {
   t.equal(none.code, 2)
   t.match(none.stdout, /usage: kite COMMAND/)
   t.equal((await kite(['help'], empty)).code, 0)
+  const pkgVersion = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version
+  const version = await kite(['--version'], empty)
+  t.equal(version.code, 0)
+  t.equal(version.stdout, `${pkgVersion}\n`, 'kite --version prints the package version')
   const helpTell = await kite(['tell', '--help'], empty)
   t.equal(helpTell.code, 0)
   t.match(helpTell.stdout, /^kite tell URL\|QUERY METHOD/)

@@ -1,4 +1,5 @@
 #!/usr/bin/env node
+import { readFileSync } from 'node:fs'
 import { KiteError } from '../errors.js'
 import { EXIT, UsageError, type Command, type CommandContext } from './command.js'
 import { kontrolCommand } from './commands/kontrol.js'
@@ -14,9 +15,26 @@ import { describeCommand } from './commands/describe.js'
 /** The command table. */
 export const commands: readonly Command[] = [kontrolCommand, registerCommand, showkeyCommand, queryCommand, tellCommand, describeCommand, pingCommand, proxyCommand, tunnelproxyCommand]
 
+/** This package's version, from the nearest package.json named fastify-kite above this file. */
+export function packageVersion(): string {
+  let dir = new URL('.', import.meta.url)
+  for (;;) {
+    try {
+      const pkg = JSON.parse(readFileSync(new URL('package.json', dir), 'utf8')) as { name?: unknown; version?: unknown }
+      if (pkg.name === 'fastify-kite' && typeof pkg.version === 'string') return pkg.version
+    } catch {
+      // no package.json here: look further up
+    }
+    const up = new URL('..', dir)
+    if (up.href === dir.href) return 'unknown'
+    dir = up
+  }
+}
+
 function help(out: (line: string) => void): void {
   out('usage: kite COMMAND [options]   (kite help COMMAND for details)\n')
   for (const c of commands) out(`  ${c.name.padEnd(12)}${c.summary}`)
+  out('  --version   prints the version of fastify-kite')
   out('\nEnvironment: KITE_HOME (default ~/.kite) holds kite.key; KITE_KONTROL_URL overrides its kontrolURL.')
 }
 
@@ -28,6 +46,10 @@ export async function main(argv: string[], ctx: Omit<CommandContext, 'args'>): P
     if (c !== undefined) ctx.out(c.usage)
     else help(ctx.out)
     return name === undefined ? EXIT.usage : EXIT.ok
+  }
+  if (name === '--version' || name === '-v' || name === 'version') {
+    ctx.out(packageVersion())
+    return EXIT.ok
   }
   const command = commands.find((c) => c.name === name)
   if (command === undefined) {

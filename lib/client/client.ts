@@ -1,9 +1,9 @@
 import { EventEmitter } from 'node:events'
-import pino, { type Logger } from 'pino'
+import type { Logger } from 'pino'
 import { KiteError, kiteError } from '../errors.js'
 import { KiteConnection } from '../connection/connection.js'
-import { kiteKeyPath, readKiteKey } from '../kitekey.js'
 import { resolveLimits, type DnodeLimits } from '../dnode/limits.js'
+import { silentLogger } from '../silent-logger.js'
 import { addPing, heartbeat, log } from '../methods/builtins.js'
 import { MethodTable } from '../methods/dispatch.js'
 import type { KiteHandler, KiteMethod } from '../methods/method.js'
@@ -119,7 +119,7 @@ export class KiteClient extends EventEmitter<KiteClientEvents> {
     this.limits = resolveLimits(options.limits)
     if (options.maxCallbacksHeld !== undefined && (!Number.isInteger(options.maxCallbacksHeld) || options.maxCallbacksHeld < 1)) throw new TypeError('KiteClient option maxCallbacksHeld must be a positive integer')
     this.backpressure = resolveBackpressure('KiteClient', { maxBufferedBytes: options.maxBufferedBytes, graceMs: options.backpressureGraceMs })
-    this.log = (options.logger ?? pino({ level: 'silent' })).child({ kiteClient: this.url.href })
+    this.log = (options.logger ?? silentLogger()).child({ kiteClient: this.url.href })
     this.backoff = new Backoff(options.backoff)
     this.authValue = options.auth === undefined || options.auth === null ? null : { type: options.auth.type, key: options.auth.key ?? '' }
     this.kite = localKite({ name: 'kite-client', version: '1.0.0', ...options.kite })
@@ -206,6 +206,8 @@ export class KiteClient extends EventEmitter<KiteClientEvents> {
   /** Fills `{type: 'kiteKey'}` with the kite.key found on this machine. */
   private async loadKiteKey(): Promise<void> {
     if (this.authValue?.type !== 'kiteKey' || this.authValue.key !== '') return
+    // Imported only here: most clients never read a kite.key (and a page has none).
+    const { kiteKeyPath, readKiteKey } = await import('../kitekey.js')
     const path = this.options.kiteHome !== undefined ? kiteKeyPath({ KITE_HOME: this.options.kiteHome }) : kiteKeyPath()
     this.authValue = { type: 'kiteKey', key: await readKiteKey(path) }
   }

@@ -1,3 +1,4 @@
+import { unref } from '../platform.js'
 /** Limits on what one connection may leave unsent. */
 export interface BackpressureOptions {
   /** Unsent bytes of one connection above which reading from that peer pauses. */
@@ -58,7 +59,7 @@ export class WriteGate {
     this.overSince = this.now()
     this.hooks.pause()
     this.poller = setInterval(this.poll, POLL_MS)
-    this.poller.unref()
+    unref(this.poller)
   }
 
   private readonly poll = (): void => {

@@ -1,5 +1,6 @@
 import { EventEmitter } from 'node:events'
 import type { Logger } from 'pino'
+import { unref } from '../platform.js'
 import { KiteError, fromWire, kiteError, toWire } from '../errors.js'
 import { ProtocolError, parseMessage } from '../dnode/message.js'
 import type { DnodeLimits } from '../dnode/limits.js'
@@ -337,7 +338,7 @@ export class KiteConnection extends EventEmitter {
       }
       if (!waiting) this.stopSweep()
     }, SWEEP_MS)
-    this.sweep.unref()
+    unref(this.sweep)
   }
 
   private stopSweep(): void {
@@ -449,7 +450,7 @@ export class KiteConnection extends EventEmitter {
     if (this.isClosed) return
     ping()
     this.heartbeat = setInterval(ping, intervalMs)
-    this.heartbeat.unref()
+    unref(this.heartbeat)
   }
 
   /** Closes the connection from this side. */

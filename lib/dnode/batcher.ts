@@ -1,3 +1,5 @@
+import { soon } from '../platform.js'
+
 /**
  * Collects the messages sent during one turn of the event loop and hands
  * them over together (SockJS carries an array of messages per frame), so 32
@@ -13,7 +15,7 @@ export class MessageBatcher {
     this.outbox.push(text)
     if (!this.scheduled) {
       this.scheduled = true
-      setImmediate(this.flush)
+      soon(this.flush)
     }
   }
 

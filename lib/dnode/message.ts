@@ -1,5 +1,6 @@
 import sjson from 'secure-json-parse'
 import type { DnodeLimits } from './limits.js'
+import { utf8Length } from '../platform.js'
 
 /** A path into a message's `arguments`: numbers (G) or strings (J) for array indices. */
 export type CallbackPath = ReadonlyArray<string | number>
@@ -141,7 +142,7 @@ function checkCallbacks(raw: unknown, limits: DnodeLimits): Record<string, Callb
  */
 export function parseMessage(text: string, limits: DnodeLimits): DnodeMessage {
   // Length in UTF-16 units is at most the byte length, and at least a third of it.
-  if (text.length > limits.maxMessageBytes || (text.length * 3 > limits.maxMessageBytes && Buffer.byteLength(text) > limits.maxMessageBytes)) {
+  if (text.length > limits.maxMessageBytes || (text.length * 3 > limits.maxMessageBytes && utf8Length(text) > limits.maxMessageBytes)) {
     throw new ProtocolError(`message too large (limit ${limits.maxMessageBytes} bytes)`, 1009)
   }
   let value: unknown

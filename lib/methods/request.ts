@@ -1,22 +1,11 @@
-import { randomBytes } from 'node:crypto'
 import type { Logger } from 'pino'
 import type { KiteConnection } from '../connection/connection.js'
 import type { KiteAuth } from '../protocol/envelope.js'
 import type { KiteIdentity } from '../protocol/kite.js'
+import { randomId16 } from '../platform.js'
 
-let idPool = Buffer.alloc(0)
-let idOffset = 0
-
-/** 16 random hex characters (G request ids), drawn from a pooled buffer. */
-export function newRequestId(): string {
-  if (idOffset + 8 > idPool.length) {
-    idPool = randomBytes(8 * 512)
-    idOffset = 0
-  }
-  const id = idPool.toString('hex', idOffset, idOffset + 8)
-  idOffset += 8
-  return id
-}
+/** 16 random hex characters (G request ids). */
+export const newRequestId: () => string = randomId16
 
 /**
  * One incoming call, handed to every handler of its chain. The id and the

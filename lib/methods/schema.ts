@@ -1,4 +1,3 @@
-import { createRequire } from 'node:module'
 import type { FastifySchemaCompiler, FastifyTypeProvider, FastifyTypeProviderDefault } from 'fastify'
 import { Type, type Static, type TSchema, type TUnsafe } from 'typebox'
 import { kiteError, type KiteError } from '../errors.js'
@@ -216,21 +215,4 @@ function withoutCallbacks(schema: unknown, path: (string | number)[], found: Cal
     set('properties', props)
   }
   return copy ?? s
-}
-
-let fallback: ValidatorCompiler | null = null
-
-/**
- * A validator compiler built the way Fastify builds its default one
- * (@fastify/ajv-compiler with Fastify's Ajv defaults), for method tables
- * outside a Fastify app (a KiteClient's methods).
- */
-export function defaultValidatorCompiler(): ValidatorCompiler {
-  if (fallback === null) {
-    const require = createRequire(import.meta.url)
-    const fastifyDir = require.resolve('fastify')
-    const AjvCompiler = createRequire(fastifyDir)('@fastify/ajv-compiler') as () => (schemas: object, options: object) => ValidatorCompiler
-    fallback = AjvCompiler()({}, { customOptions: {}, plugins: [] })
-  }
-  return fallback
 }

@@ -1,5 +1,4 @@
-import { randomUUID } from 'node:crypto'
-import { hostname } from 'node:os'
+import { hostname, randomUUID } from '../platform.js'
 
 /** A kite's identity: the 7 fields every kite has (spec §6.1). */
 export interface KiteIdentity {

@@ -4,18 +4,20 @@ import type { Logger } from 'pino'
 import { KiteConnection, type ConnectionSink } from '../../lib/connection/connection.js'
 import { RemoteWarnings } from '../../lib/connection/remote-warnings.js'
 import { addBuiltins } from '../../lib/methods/builtins.js'
+import { addTerminalBuiltins } from '../../lib/methods/terminal.js'
 import { MethodTable, type Authenticator } from '../../lib/methods/dispatch.js'
+import { kiteError } from '../../lib/errors.js'
 import type { FinalHandler, KiteHandler, KiteMethod, MethodHandling, MethodOptions } from '../../lib/methods/method.js'
 import type { MethodSchema } from '../../lib/methods/schema.js'
 import type { AnyMethodDefinition, TypedHandler } from '../../lib/methods/typed.js'
-import { kiteToString, type KiteIdentity } from '../../lib/protocol/kite.js'
+import { kiteToString, localKite, type KiteIdentity, type LocalKiteOptions } from '../../lib/protocol/kite.js'
+import type { KiteAuth } from '../../lib/protocol/envelope.js'
 import type { KontrolQuery } from '../../lib/protocol/kontrol.js'
 import type { KiteClient } from '../../lib/client/client.js'
 import type { ResolvedServerOptions } from './options.js'
 import type { BackpressureOptions } from '../../lib/connection/backpressure.js'
 import type { Clock } from '../../lib/methods/throttle.js'
 import { SockjsTunnelTransport } from '../../lib/client/transports/websocket.js'
-import { kiteError } from '../../lib/errors.js'
 import { combineObservers, type KiteObserver } from '../../lib/observe/observer.js'
 
 /** Events of `app.kite`, each with the connection concerned. */
@@ -23,6 +25,18 @@ export interface KiteServerEvents {
   connect: [conn: KiteConnection]
   disconnect: [conn: KiteConnection]
   firstRequest: [conn: KiteConnection]
+}
+
+/** `app.kite.inject({...})`: one in-process call, as a peer would make it. */
+export interface InjectOptions {
+  method: string
+  args?: unknown[]
+  /** Credentials sent with the call (default none: only methods without authentication answer). */
+  auth?: KiteAuth | null
+  /** The caller's identity (default: a `kite-inject` kite of user `inject`). */
+  kite?: Partial<LocalKiteOptions>
+  /** Milliseconds to wait for the answer (default the kite's call timeout). */
+  timeout?: number
 }
 
 /** How a transport hands a new peer to the kite. */
@@ -122,7 +136,8 @@ export class Kite<TP extends FastifyTypeProvider = FastifyTypeProviderDefault> e
     })
     this.warnings = new RemoteWarnings(options.warnIntervalMs, options.clock)
     for (const [type, fn] of Object.entries(options.authenticators)) this.methods.addAuthenticator(type, fn)
-    addBuiltins(this.methods, { terminal: options.terminalMethods })
+    addBuiltins(this.methods)
+    if (options.terminalMethods === true) addTerminalBuiltins(this.methods)
     if (options.describe !== false) {
       const describe = this.methods.handle('kite.describe', { description: 'this kite and its methods with their schemas' }, () => this.describe())
       if (options.describe === 'public') describe.disableAuthentication()
@@ -240,6 +255,48 @@ export class Kite<TP extends FastifyTypeProvider = FastifyTypeProviderDefault> e
   /** The `/username/environment/name/version/region/hostname/id` form of this kite. */
   override toString(): string {
     return kiteToString(this.identity)
+  }
+
+  /**
+   * Calls one of this kite's methods in-process, without a socket (as Fastify's
+   * `inject` does for routes): the call goes through the whole pipeline
+   * (envelope, authentication, handlers, callbacks both ways) over an in-memory
+   * connection that is closed once the answer is in. Resolves with the result;
+   * rejects with the KiteError the caller would get.
+   * `inject('square', 4)` or `inject({ method, args, auth, kite, timeout })`.
+   */
+  async inject(methodOrOptions: string | InjectOptions, ...args: unknown[]): Promise<unknown> {
+    const o: InjectOptions = typeof methodOrOptions === 'string' ? { method: methodOrOptions, args } : methodOrOptions
+    let server: KiteConnection | null = null
+    let caller: KiteConnection | null = null
+    const deliver = (to: () => KiteConnection | null, text: string): void => {
+      queueMicrotask(() => to()?.receive(text))
+    }
+    const closeBoth = (): void => {
+      queueMicrotask(() => {
+        server?.transportClosed()
+        caller?.transportClosed()
+      })
+    }
+    server = this.accept({ sink: { send: (text) => deliver(() => caller, text), close: closeBoth }, transport: 'inject', remoteAddress: 'inject' })
+    if (server === null) throw kiteError('KITE_ERR_SEND_CLOSED')
+    const callerMethods = new MethodTable()
+    addBuiltins(callerMethods)
+    caller = new KiteConnection({
+      sink: { send: (text) => deliver(() => server, text), close: closeBoth },
+      handler: callerMethods,
+      limits: this.options.limits,
+      log: server.log,
+      localKite: localKite({ name: 'kite-inject', version: '1.0.0', username: 'inject', ...o.kite }),
+      auth: o.auth ?? null,
+      defaultTimeout: this.options.callTimeoutMs,
+      transport: 'inject',
+    })
+    try {
+      return await caller.tell(o.method, o.args ?? [], o.timeout === undefined ? {} : { timeout: o.timeout })
+    } finally {
+      caller.close(1000, 'inject done')
+    }
   }
 
   /** Called by transports for each new peer. Returns null when the kite is closing. */

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 
-/** One transport-level frame of the recorded traffic in ../shared/frames/vectors.json. */
+/** One transport-level frame of the recorded traffic in test/fixtures/frames/vectors.json. */
 export interface Vector {
   capture: string
   conn: number

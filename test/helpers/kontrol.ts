@@ -1,7 +1,8 @@
 import Fastify, { type FastifyInstance } from 'fastify'
 import { kiteServer, type KiteServerOptions } from '../../plugins/kite-server/index.js'
 import { kiteAuth } from '../../plugins/kite-auth/index.js'
-import { kontrol, type KontrolOptions } from '../../plugins/kontrol/index.js'
+import type { KontrolOptions } from '../../plugins/kontrol/index.js'
+import { startTestKontrol } from '../../testing.js'
 import { kontrolRegister, type KontrolRegisterOptions } from '../../plugins/kontrol-register/index.js'
 
 interface Teardown {
@@ -12,13 +13,10 @@ const quiet = process.env.KITE_TEST_LOG === '1' ? { level: 'debug' } : false
 
 /** A Kontrol (memory storage, 1 s heartbeats, 1 s grace) on 127.0.0.1. */
 export async function startKontrol(t: Teardown, options: KontrolOptions = {}, port = 0): Promise<{ app: FastifyInstance; url: string; kiteKey: (user: string) => string }> {
-  const app = Fastify({ logger: quiet, return503OnClosing: false })
-  t.teardown(() => app.close())
-  await app.register(kiteServer, { name: 'kontrol', version: '0.0.1', username: 'kontrol-owner', closeGraceMs: 200 })
-  await app.register(kiteAuth, { kiteKey: false })
-  await app.register(kontrol, { storage: 'memory', heartbeatInterval: 1, heartbeatGrace: 1, sweepInterval: 200, ...options })
-  await app.listen({ port, host: '127.0.0.1' })
-  return { app, url: app.kontrol.url, kiteKey: (user) => app.kontrol.service.issueKiteKey(user) }
+  // fastify-kite/testing's Kontrol, with a key pair of its own (or from its storage) unless one is given.
+  const k = await startTestKontrol({ username: 'kontrol-owner', port, fastify: { logger: quiet }, keyPair: undefined, ...options })
+  t.teardown(() => k.close())
+  return { app: k.app, url: k.url, kiteKey: k.kiteKey }
 }
 
 /** A kite registered with a Kontrol: `secret` needs a token, `square` does not. */

@@ -10,7 +10,7 @@ import { recordSpans } from '../helpers/tracing.js'
  * The recorded client frames of Go kites and kite.js, sent byte for byte to
  * our kite: each must get the answer its sender got from the upstream server.
  */
-type T = Parameters<typeof startKite>[0] & { ok(v: unknown, m?: string): unknown }
+type T = Tap.Test
 
 /**
  * With `observed`, tracing (a real SDK, so trace context is sent) and metrics are on: every

@@ -54,7 +54,7 @@ for (const transport of ['ws', 'sockjs'] as const) {
       const seen: unknown[] = []
       t.equal(await client.tell('countdown', 3, (arg: unknown) => seen.push(arg)), 'done', `${kind}: callback method`)
       t.same(seen, [{ error: null, result: 3 }, { error: null, result: 2 }, { error: null, result: 1 }], `${kind}: kite.js calls callbacks with one {error, result} object`)
-      await t.rejects(client.tell('nope'), { type: 'timeout' }, `${kind}: kite.js never answers unknown methods; our timeout ends the wait`)
+      await t.rejects(client.tell('nope'), { name: 'KiteError', type: 'timeout' }, `${kind}: kite.js never answers unknown methods; our timeout ends the wait`)
       await client.close()
     }
   })

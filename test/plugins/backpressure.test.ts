@@ -126,9 +126,3 @@ t.test('a SockJS XHR session that posts but never polls', async (t) => {
   })
 })
 
-declare global {
-  // eslint-disable-next-line @typescript-eslint/no-namespace
-  namespace Tap {
-    type Test = import('tap').Test
-  }
-}

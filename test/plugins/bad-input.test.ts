@@ -31,13 +31,6 @@ async function setup(t: Tap.Test) {
   return { app, open, wrap, reply, isReply, stillServes }
 }
 
-declare global {
-  // eslint-disable-next-line @typescript-eslint/no-namespace
-  namespace Tap {
-    type Test = import('tap').Test
-  }
-}
-
 for (const framing of ['raw', 'sockjs'] as const) {
   t.test(`${framing} WebSocket: messages that close the connection with a code`, async (t) => {
     const s = await setup(t)

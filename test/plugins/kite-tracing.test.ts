@@ -1,7 +1,7 @@
 import t from 'tap'
 import Fastify from 'fastify'
 import { SpanKind, SpanStatusCode, context, trace } from '@opentelemetry/api'
-import FastifyOtelInstrumentation from '@fastify/otel'
+import { FastifyOtelInstrumentation } from '@fastify/otel'
 import { KiteClient } from '../../lib/client/client.js'
 import { kiteError } from '../../lib/errors.js'
 import { kiteServer } from '../../plugins/kite-server/index.js'
@@ -55,9 +55,9 @@ t.test('a failed call: error status and the kite error type on both spans', asyn
     }).disableAuthentication()
   })
   const client = await connectClient(t, url, { observer: kiteTracer({ tracer: rec.tracer }) })
-  await t.rejects(client.tell('square', 'four'), { type: 'genericError' })
-  await t.rejects(client.tell('limited'), { type: 'requestLimitError' })
-  await t.rejects(client.tell('nope'), { type: 'methodNotFound' })
+  await t.rejects(client.tell('square', 'four'), { name: 'KiteError', type: 'genericError' })
+  await t.rejects(client.tell('limited'), { name: 'KiteError', type: 'requestLimitError' })
+  await t.rejects(client.tell('nope'), { name: 'KiteError', type: 'methodNotFound' })
   const spans = rec.spans()
   const server = spans.filter((s) => s.kind === SpanKind.SERVER)
   const client_ = spans.filter((s) => s.kind === SpanKind.CLIENT)
@@ -141,7 +141,7 @@ t.test('an HTTP route calling a kite: the Fastify HTTP span (@fastify/otel) and 
   const kiteB = await startKite(t, { name: 'kite-b' }, async (app) => {
     await app.register(kiteTracing, { tracer: rec.tracer })
   })
-  const otel = new FastifyOtelInstrumentation({ servername: 'front' })
+  const otel = new FastifyOtelInstrumentation({ servername: 'front' } as ConstructorParameters<typeof FastifyOtelInstrumentation>[0])
   otel.setTracerProvider(rec.provider)
   const app = Fastify()
   t.teardown(() => app.close())

@@ -42,13 +42,6 @@ async function twoKontrols(t: Tap.Test, layout: PostgresLayout, database: () => 
   t.equal(await client.tell('secret'), 'hello bob', "B's token works at the kite")
 }
 
-declare global {
-  // eslint-disable-next-line @typescript-eslint/no-namespace
-  namespace Tap {
-    type Test = import('tap').Test
-  }
-}
-
 t.test('two Kontrols on one PostgreSQL database', (t) => twoKontrols(t, 'own', async () => freshSchemaURL(t, 'kite_cluster')))
 
 t.test("two Kontrols on one PostgreSQL database laid out by Go Kontrol's schema files", (t) =>

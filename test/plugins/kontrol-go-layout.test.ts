@@ -16,13 +16,6 @@ import { GoKontrolSQL, goKontrolDatabase, sql } from '../helpers/go-kontrol.js'
 import { eventually, startRegisteredKite } from '../helpers/kontrol.js'
 import { makeKontrol, type TestKontrol } from '../helpers/tokens.js'
 
-declare global {
-  // eslint-disable-next-line @typescript-eslint/no-namespace
-  namespace Tap {
-    type Test = import('tap').Test
-  }
-}
-
 // Each test makes a database of its own (CREATE DATABASE is slow on a busy machine).
 t.setTimeout(180_000)
 

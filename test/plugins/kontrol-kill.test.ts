@@ -99,9 +99,3 @@ t.test('Kontrol killed with SIGKILL while registrations are in flight: no duplic
   checkDatabase(t, db, ids)
 })
 
-declare global {
-  // eslint-disable-next-line @typescript-eslint/no-namespace
-  namespace Tap {
-    type Test = import('tap').Test
-  }
-}

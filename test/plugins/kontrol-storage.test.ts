@@ -4,9 +4,11 @@ import pg from 'pg'
 import t, { type Test } from 'tap'
 import { KITE_FIELDS, type KiteIdentity } from '../../lib/protocol/kite.js'
 import {
-  MemoryStorage, PostgresStorage, SqliteStorage, openStorage,
+  MemoryStorage, openStorage,
   type ExactQuery, type KeyPairRecord, type KiteEvent, type KontrolStorage, type PostgresStorageOptions,
 } from '../../plugins/kontrol/storage/index.js'
+import { PostgresStorage } from '../../plugins/kontrol/storage/postgres.js'
+import { SqliteStorage } from '../../plugins/kontrol/storage/sqlite.js'
 
 import { goKontrolDatabase, sql as goSQL } from '../helpers/go-kontrol.js'
 

@@ -21,13 +21,6 @@ async function find(c: KiteClient, query: Record<string, string>): Promise<GetKi
   return ((await c.tell('getKites', { query })) as GetKitesResult).kites
 }
 
-declare global {
-  // eslint-disable-next-line @typescript-eslint/no-namespace
-  namespace Tap {
-    type Test = import('tap').Test
-  }
-}
-
 t.test('register, find by partial query and by version constraint, call with the issued token', async (t) => {
   const k = await startKontrol(t)
   const math = await startRegisteredKite(t, k.url, k.kiteKey('alice'))

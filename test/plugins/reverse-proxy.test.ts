@@ -98,7 +98,7 @@ t.test('a kite registered through the reverse proxy is found through Kontrol and
   const held = await connectClient(t, found!.url, { transport: 'websocket', auth: { type: 'token', key: token } })
   t.equal(await held.tell('square', 2), 4)
   const gone = new Promise<string>((resolve) => held.once('disconnect', resolve))
-  const pending = t.rejects(held.tellWithTimeout('count', 0, 1_000_000, () => {}), { type: 'disconnect' }, 'a call in flight fails with disconnect, not a hang')
+  const pending = t.rejects(held.tellWithTimeout('count', 0, 1_000_000, () => {}), { name: 'KiteError', type: 'disconnect' }, 'a call in flight fails with disconnect, not a hang')
   child.kill('SIGKILL')
   await exited(child)
   t.type(await gone, 'string', 'a client connected through the proxy sees the disconnect')
@@ -124,10 +124,10 @@ t.test('the proxy answers unknown ids with 404, refuses unauthenticated register
   await t.rejects(raw.connect(), { message: /404/ }, 'a WebSocket upgrade to an unknown id gets 404, not a hang')
 
   const anonymous = await connectClient(t, `${base}/kite`)
-  await t.rejects(anonymous.tell('register', 'http://127.0.0.1:1/kite'), { type: 'authenticationError' }, 'register needs credentials')
+  await t.rejects(anonymous.tell('register', 'http://127.0.0.1:1/kite'), { name: 'KiteError', type: 'authenticationError' }, 'register needs credentials')
   const alice = await connectClient(t, `${base}/kite`, { auth: { type: 'kiteKey', key: kontrol.kiteKey('alice') } })
-  await t.rejects(alice.tell('register', 42), { type: 'argumentError' }, 'a URL that is not a string is refused')
-  await t.rejects(alice.tell('register', 'ftp://x/kite'), { type: 'argumentError' }, 'a non-http(s)/ws(s) URL is refused')
+  await t.rejects(alice.tell('register', 42), { name: 'KiteError', type: 'argumentError' }, 'a URL that is not a string is refused')
+  await t.rejects(alice.tell('register', 'ftp://x/kite'), { name: 'KiteError', type: 'argumentError' }, 'a non-http(s)/ws(s) URL is refused')
   const url = (await alice.tell('register', 'http://127.0.0.1:1/kite')) as string
   t.equal(url, `${base}/proxy/${alice.kite.id}`, 'register returns <scheme>://<publicHost>:<publicPort>/proxy/<kiteID>')
   const res = await fetch(`${url}/info`)

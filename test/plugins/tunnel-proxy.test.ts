@@ -81,7 +81,7 @@ t.test('a kite that listens on no port is found through Kontrol and called throu
   }
   const anonymous = await connectClient(t, hidden!.url, { transport: 'sockjs' })
   t.equal(await anonymous.tell('square', 3), 9)
-  await t.rejects(anonymous.tell('secret'), { type: 'authenticationError' }, 'a call through the tunnel to an authenticated method without credentials is refused')
+  await t.rejects(anonymous.tell('secret'), { name: 'KiteError', type: 'authenticationError' }, 'a call through the tunnel to an authenticated method without credentials is refused')
   await anonymous.close()
 
   const kitejsKinds = [
@@ -98,7 +98,7 @@ t.test('a kite that listens on no port is found through Kontrol and called throu
   const held = await connectClient(t, hidden!.url, { transport: 'sockjs', auth: { type: 'token', key: token } })
   t.equal(await held.tell('square', 2), 4)
   const gone = new Promise<string>((resolve) => held.once('disconnect', resolve))
-  const pending = t.rejects(held.tellWithTimeout('count', 0, 1_000_000, () => {}), { type: 'disconnect' }, 'a call in flight fails with disconnect, not a hang')
+  const pending = t.rejects(held.tellWithTimeout('count', 0, 1_000_000, () => {}), { name: 'KiteError', type: 'disconnect' }, 'a call in flight fails with disconnect, not a hang')
   child.kill('SIGKILL')
   await exited(child)
   t.match(await gone, /Go away|closed/, 'the public client is told the session ended')
@@ -185,7 +185,7 @@ t.test('a kite that never opens its tunnel: the public client is closed, not lef
   const gone = new Promise<string>((resolve) => client.once('disconnect', resolve))
   const call = client.tell('square', 2)
   t.match(await gone, /did not open a tunnel in time/)
-  await t.rejects(call, { type: 'disconnect' })
+  await t.rejects(call, { name: 'KiteError', type: 'disconnect' })
   t.equal(proxy.kiteTunnelProxy.pendingTunnels, 0)
   // An unregistered id and a missing one are refused over HTTP.
   t.equal((await fetch(`${base}/proxy/info?kiteID=nobody`)).status, 404)
