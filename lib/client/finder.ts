@@ -45,6 +45,7 @@ function expiryOf(token: string): number | null {
  */
 export class KiteFinder implements PoolSource {
   private readonly tokens = new Map<string, { token: string; renewAt: number }>()
+  private readonly renewers = new WeakMap<KiteClient, () => Promise<void>>()
 
   constructor(
     private readonly kontrol: KontrolCaller,
@@ -97,6 +98,17 @@ export class KiteFinder implements PoolSource {
     return new KitePool(this, query, { logger: this.o.log, ...options })
   }
 
+  /** Renews the token of a client handed out here now (shared with a renewal already running); resolves when done, even if it failed. */
+  renewToken(client: KiteClient): Promise<void> {
+    return this.renewers.get(client)?.() ?? Promise.resolve()
+  }
+
+  /** Ms until a token expiring at `exp` is renewed: `renewBefore` ahead, or halfway when it lives shorter than that (never a loop). */
+  private renewIn(exp: number): number {
+    const left = exp - Date.now()
+    return Math.max(left - this.o.renewBeforeMs, left / 2, 0)
+  }
+
   /** Keeps `client`'s token fresh: renewed before expiry and on `tokenExpired`, until the client closes. */
   private renewTokens(client: KiteClient, kiteId: string, token: string): void {
     let timer: NodeJS.Timeout | null = null
@@ -107,11 +119,18 @@ export class KiteFinder implements PoolSource {
       timer = setTimeout(() => void renew(), Math.max(0, Math.min(ms, 2 ** 31 - 1)))
       timer.unref()
     }
-    const renew = async (): Promise<void> => {
+    let renewing: Promise<void> | null = null
+    // One renewal at a time per kite, however many calls found the token expired.
+    const renew = (): Promise<void> =>
+      (renewing ??= fetchToken().finally(() => {
+        renewing = null
+      }))
+    this.renewers.set(client, renew)
+    const fetchToken = async (): Promise<void> => {
       try {
         const fresh = await this.getToken({ id: kiteId }, true)
         client.auth = { type: 'token', key: fresh }
-        schedule((expiryOf(fresh) ?? Date.now()) - this.o.renewBeforeMs - Date.now())
+        schedule(this.renewIn(expiryOf(fresh) ?? Date.now()))
       } catch (err) {
         if (err instanceof KiteError && /no kites found/.test(err.message)) return
         this.o.log.warn({ kite: kiteId, err: (err as Error).message }, 'kontrol-register: token renewal failed; retrying')
@@ -127,7 +146,7 @@ export class KiteFinder implements PoolSource {
     client.on('connect', () => {
       const key = client.auth?.key ?? token
       const exp = expiryOf(key)
-      if (exp !== null) schedule(exp - this.o.renewBeforeMs - Date.now())
+      if (exp !== null) schedule(this.renewIn(exp))
     })
     client.on('disconnect', stop)
     client.on('tokenExpired', () => void renew())

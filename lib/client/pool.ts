@@ -15,6 +15,8 @@ export interface PoolSource {
   session(): unknown
   /** A client (not connected) for one kite, carrying its token and renewing it (one renewal per kite). */
   clientFor(found: KiteWithToken, options: KiteClientOptions): KiteClient
+  /** Renews the token of a client made by `clientFor` now (joining a renewal already on its way). */
+  renewToken?(client: KiteClient): Promise<void>
 }
 
 /** Options of a pool. */
@@ -172,7 +174,7 @@ class Member implements PoolKite {
  * refused unrun: try the next kite), `lost` (sent, no answer: retried only when
  * idempotent), `answer` (the kite answered with an error: the call fails with it).
  */
-type Next = 'failover' | 'lost' | 'answer'
+type Next = 'failover' | 'lost' | 'answer' | 'renew'
 
 function isKiteError(err: unknown): err is KiteError {
   return err instanceof KiteError
@@ -270,9 +272,14 @@ export class KitePool extends EventEmitter<KitePoolEvents> {
     const timeout = options.timeout ?? this.timeout
     const idempotent = options.idempotent ?? this.idempotent
     let tried: PoolAttempt[] | null = null
+    let again: Member | null = null
+    let renewed = false
     for (let attempt = 0; attempt < this.maxAttempts; attempt++) {
-      const m = this.choose(method, args, tried)
+      const m: Member | undefined = again ?? this.choose(method, args, tried)
       if (m === undefined) break
+      if (again !== null) attempt--
+      else if (tried !== null) this.counts.failovers++
+      again = null
       if (m.pending++ === 0) m.lastProgress = this.clock()
       let started = -1
       try {
@@ -285,13 +292,19 @@ export class KitePool extends EventEmitter<KitePoolEvents> {
       } catch (err) {
         const next = this.classify(m, err, started)
         if (next === 'answer') throw err
+        if (next === 'renew' && !renewed && this.source.renewToken !== undefined) {
+          // Refused unrun for an expired token (an idle pool outlived it): renew it once, then the same kite again.
+          renewed = true
+          again = m
+          await this.source.renewToken(m.client)
+          continue
+        }
         ;(tried ??= []).push({ id: m.id, url: m.url, sent: next === 'lost', error: err as Error })
         if (next === 'lost' && !idempotent) {
           this.counts.lost++
           const base = err as KiteError
           throw new KitePoolError(new KiteError(base.type, `${base.message} (sent to ${describe(m)}; not retried: "${method}" is not idempotent)`, base.code), tried, true)
         }
-        this.counts.failovers++
       } finally {
         m.pending--
         if (m.retired && m.pending === 0) void m.client.close()
@@ -323,7 +336,8 @@ export class KitePool extends EventEmitter<KitePoolEvents> {
     if (!isKiteError(err)) return 'answer'
     if (err.remote) {
       // Refused without running: another kite may take it.
-      if (err.type === 'requestLimitError' || (err.type === 'authenticationError' && err.message.includes('token is expired'))) return 'failover'
+      if (err.type === 'authenticationError' && err.message.includes('token is expired')) return 'renew'
+      if (err.type === 'requestLimitError') return 'failover'
       this.answered(m, started)
       return 'answer'
     }
