@@ -77,6 +77,8 @@ function breakerState(p: KitePool, id: string, state: string): Promise<void> {
   })
 }
 
+t.setTimeout(180_000)
+
 const query = { username: 'alice', environment: 'test', name: 'worker' }
 
 t.test('round-robin: 1,000 calls over 3 kites, exactly in turn', async (t) => {
