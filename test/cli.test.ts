@@ -49,6 +49,9 @@ declare global {
   }
 }
 
+// Each step spawns a node process (3 s apiece on a loaded machine): room beyond tap's default.
+t.setTimeout(240_000)
+
 t.test('the kite command against a real Kontrol and kite', async (t) => {
   const home = join(t.testdir(), 'operator')
   const other = join(t.testdir(), 'other')
