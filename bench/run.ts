@@ -176,4 +176,4 @@ console.log(
 for (const line of observeLines) console.log(line)
 
 // The pool case (bench/pool.ts): pool.tell over 3 kites against one KiteClient to one kite.
-await (await import('./pool.js')).benchPool(measure, ROUNDS, SECONDS)
+await (await import('./pool.js')).benchPool(ROUNDS, SECONDS)

@@ -128,6 +128,7 @@ export interface KitePoolEvents {
 }
 
 const EWMA = 0.3
+const NO_OPTIONS: PoolCallOptions = Object.freeze({})
 const NO_WATCH = Symbol('no watch yet')
 
 /** The query as a kite path (`/alice/prod/math`), for messages. */
@@ -208,6 +209,13 @@ export class KitePool extends EventEmitter<KitePoolEvents> {
   private readonly probeMs: number
   private readonly watchOn: boolean
   private readonly ctx = { method: '', args: [] as readonly unknown[] }
+  private readonly callOptions: { timeout: number }
+  /** The clock, read every 100 ms: stall detection needs no clock read per call. */
+  private coarseNow: number
+  private readonly coarse: NodeJS.Timeout
+  /** Round trips are timed on every call for strategies that use them, else on every 8th. */
+  private readonly timeEvery: number
+  private timeTurn = 0
   private timer: NodeJS.Timeout | null = null
   private loaded = false
   private loading: Promise<void> | null = null
@@ -228,6 +236,11 @@ export class KitePool extends EventEmitter<KitePoolEvents> {
     this.log = (o.logger ?? pino({ level: 'silent' })).child({ pool: queryToString(query) })
     this.connectTimeout = ms(o.connectTimeout, 2000, 'connectTimeout')
     this.timeout = ms(o.timeout, 15000, 'timeout')
+    this.callOptions = { timeout: this.timeout }
+    this.timeEvery = o.strategy === undefined || o.strategy === 'random' || o.strategy === 'round-robin' || o.strategy === 'least-pending' ? 8 : 1
+    this.coarseNow = this.clock()
+    this.coarse = setInterval(() => (this.coarseNow = this.clock()), 100)
+    this.coarse.unref()
     this.idempotent = o.idempotent === true
     this.maxAttempts = Math.max(1, Math.floor(ms(o.maxAttempts, 3, 'maxAttempts')))
     this.stallMs = ms(o.stallTimeout, this.connectTimeout, 'stallTimeout')
@@ -265,52 +278,96 @@ export class KitePool extends EventEmitter<KitePoolEvents> {
   }
 
   /** Calls `method` with an argument list and per-call options. */
-  async call(method: string, args: unknown[] = [], options: PoolCallOptions = {}): Promise<unknown> {
-    if (this.closed) throw kiteError('KITE_ERR_SEND_CLOSED')
-    if (!this.loaded) await this.load()
+  call(method: string, args: unknown[] = [], options: PoolCallOptions = NO_OPTIONS): Promise<unknown> {
+    if (this.closed) return Promise.reject(kiteError('KITE_ERR_SEND_CLOSED'))
+    if (!this.loaded) return this.load().then(() => this.call(method, args, options))
     this.counts.calls++
-    const timeout = options.timeout ?? this.timeout
-    const idempotent = options.idempotent ?? this.idempotent
-    let tried: PoolAttempt[] | null = null
-    let again: Member | null = null
-    let renewed = false
-    for (let attempt = 0; attempt < this.maxAttempts; attempt++) {
-      const m: Member | undefined = again ?? this.choose(method, args, tried)
-      if (m === undefined) break
-      if (again !== null) attempt--
-      else if (tried !== null) this.counts.failovers++
-      again = null
-      if (m.pending++ === 0) m.lastProgress = this.clock()
-      let started = -1
-      try {
-        if (!m.client.connected) await m.client.connect()
-        m.calls++
-        started = this.clock()
-        const result = await m.client.call(method, args, { timeout })
-        this.answered(m, started)
-        return result
-      } catch (err) {
-        const next = this.classify(m, err, started)
-        if (next === 'answer') throw err
-        if (next === 'renew' && !renewed && this.source.renewToken !== undefined) {
-          // Refused unrun for an expired token (an idle pool outlived it): renew it once, then the same kite again.
-          renewed = true
-          again = m
-          await this.source.renewToken(m.client)
-          continue
-        }
-        ;(tried ??= []).push({ id: m.id, url: m.url, sent: next === 'lost', error: err as Error })
-        if (next === 'lost' && !idempotent) {
-          this.counts.lost++
-          const base = err as KiteError
-          throw new KitePoolError(new KiteError(base.type, `${base.message} (sent to ${describe(m)}; not retried: "${method}" is not idempotent)`, base.code), tried, true)
-        }
-      } finally {
-        m.pending--
-        if (m.retired && m.pending === 0) void m.client.close()
-      }
+    let m: Member | undefined
+    try {
+      m = this.choose(method, args, null)
+    } catch (err) {
+      return Promise.reject(err)
     }
-    throw this.unavailable(method, tried)
+    if (m === undefined) return Promise.reject(this.unavailable(method, null))
+    if (!m.client.connected) return this.attempts(method, args, options, m, null, false)
+    // The usual case, kept lean: a connected kite takes the call.
+    const member = m
+    const started = this.begin(member)
+    return member.client.call(method, args, options.timeout === undefined ? this.callOptions : options).then(
+      (result) => {
+        this.end(member)
+        this.answered(member, started)
+        return result
+      },
+      (err: unknown) => {
+        this.end(member)
+        return this.recover(method, args, options, member, err, started, null, false)
+      },
+    )
+  }
+
+  /** A call leaves for `m`: returns when (clock), or -2 when this call's round trip is not timed. */
+  private begin(m: Member): number {
+    if (m.pending++ === 0) m.lastProgress = this.coarseNow
+    m.calls++
+    if (++this.timeTurn < this.timeEvery) return -2
+    this.timeTurn = 0
+    return this.clock()
+  }
+
+  private end(m: Member): void {
+    m.pending--
+    if (m.retired && m.pending === 0) void m.client.close()
+  }
+
+  /**
+   * After a failed attempt on `m`: the error is the call's answer, or the call
+   * goes on (same kite after renewing its token, or the next kite), or it was
+   * lost (sent, not idempotent).
+   */
+  private async recover(method: string, args: unknown[], options: PoolCallOptions, m: Member, err: unknown, started: number, tried: PoolAttempt[] | null, renewed: boolean): Promise<unknown> {
+    const next = this.classify(m, err, started)
+    if (next === 'answer') throw err
+    if (next === 'renew' && !renewed && this.source.renewToken !== undefined) {
+      // Refused unrun for an expired token (an idle pool outlived it): renew it once, then the same kite again.
+      await this.source.renewToken(m.client)
+      return this.attempts(method, args, options, m, tried, true)
+    }
+    ;(tried ??= []).push({ id: m.id, url: m.url, sent: next === 'lost', error: err as Error })
+    if (next === 'lost' && !(options.idempotent ?? this.idempotent)) {
+      this.counts.lost++
+      const base = err as KiteError
+      throw new KitePoolError(new KiteError(base.type, `${base.message} (sent to ${describe(m)}; not retried: "${method}" is not idempotent)`, base.code), tried, true)
+    }
+    return this.attempts(method, args, options, null, tried, renewed)
+  }
+
+  /** Attempts after the first (or a first whose kite must be connected): `first` when the kite is already chosen. */
+  private async attempts(method: string, args: unknown[], options: PoolCallOptions, first: Member | null, tried: PoolAttempt[] | null, renewed: boolean): Promise<unknown> {
+    if ((tried?.length ?? 0) >= this.maxAttempts) throw this.unavailable(method, tried)
+    const m = first ?? this.choose(method, args, tried)
+    if (m === undefined) throw this.unavailable(method, tried)
+    if (first === null) this.counts.failovers++
+    let started = -1
+    if (m.pending++ === 0) m.lastProgress = this.coarseNow
+    try {
+      if (!m.client.connected) await m.client.connect()
+    } catch (err) {
+      this.end(m)
+      return this.recover(method, args, options, m, err, started, tried, renewed)
+    }
+    m.pending--
+    started = this.begin(m)
+    let result: unknown
+    try {
+      result = await m.client.call(method, args, options.timeout === undefined ? this.callOptions : options)
+    } catch (err) {
+      this.end(m)
+      return this.recover(method, args, options, m, err, started, tried, renewed)
+    }
+    this.end(m)
+    this.answered(m, started)
+    return result
   }
 
   private unavailable(method: string, tried: PoolAttempt[] | null): KitePoolError {
@@ -324,14 +381,15 @@ export class KitePool extends EventEmitter<KitePoolEvents> {
 
   /** A successful answer: latency, progress, breaker. */
   private answered(m: Member, started: number): void {
-    const now = this.clock()
-    const rtt = now - started
-    m.latencyMs = m.latencyMs === null ? rtt : m.latencyMs + EWMA * (rtt - m.latencyMs)
-    m.lastProgress = now
+    m.lastProgress = this.coarseNow
+    if (started >= 0) {
+      const rtt = this.clock() - started
+      m.latencyMs = m.latencyMs === null ? rtt : m.latencyMs + EWMA * (rtt - m.latencyMs)
+    }
     m.breaker.success()
   }
 
-  /** `started` is when the call was handed to the kite's connection, or -1 if it never was. */
+  /** `started` is when the call was handed to the kite's connection (-2: not timed), or -1 if it never was. */
   private classify(m: Member, err: unknown, started: number): Next {
     if (!isKiteError(err)) return 'answer'
     if (err.remote) {
@@ -356,7 +414,7 @@ export class KitePool extends EventEmitter<KitePoolEvents> {
       case 'KITE_ERR_DISCONNECTED':
       case 'KITE_ERR_CALL_TIMEOUT':
         m.failed()
-        return started >= 0 ? 'lost' : 'failover'
+        return started !== -1 ? 'lost' : 'failover'
       default:
         return 'answer'
     }
@@ -366,7 +424,7 @@ export class KitePool extends EventEmitter<KitePoolEvents> {
   private choose(method: string, args: readonly unknown[], tried: PoolAttempt[] | null): Member | undefined {
     const all = this.list
     if (all.length === 0) return undefined
-    const now = this.clock()
+    let now = -1
     let usable = 0
     let stalled = 0
     for (let i = 0; i < all.length; i++) {
@@ -376,8 +434,14 @@ export class KitePool extends EventEmitter<KitePoolEvents> {
         continue
       }
       if (tried !== null && tried.some((a) => a.id === m.id)) continue
-      if (m.pending > 0 && now - m.lastProgress > this.stallMs) stalled++
-      else usable++
+      if (m.pending > 0) {
+        if (now < 0) now = this.coarseNow
+        if (now - m.lastProgress > this.stallMs) {
+          stalled++
+          continue
+        }
+      }
+      usable++
     }
     let candidates: Member[]
     if (usable === all.length) candidates = all
@@ -391,10 +455,9 @@ export class KitePool extends EventEmitter<KitePoolEvents> {
     this.ctx.method = method
     this.ctx.args = args
     const pick = this.strategy(candidates, this.ctx)
-    if (pick === undefined) return undefined
-    const m = this.members.get(pick.id)
-    if (m === undefined || m !== pick || !candidates.includes(m)) throw new TypeError('pool strategy returned a kite that is not among those given')
-    return m
+    if (pick === undefined) throw new KitePoolError(kiteError('KITE_ERR_POOL_UNAVAILABLE', method, `the strategy chose none of ${candidates.length} kites`), tried ?? [], false)
+    if (!(pick instanceof Member) || !candidates.includes(pick)) throw new TypeError('pool strategy returned a kite that is not among those given')
+    return pick
   }
 
   /** Half-open: one `kite.ping` decides whether the kite takes calls again. */
@@ -409,7 +472,7 @@ export class KitePool extends EventEmitter<KitePoolEvents> {
     run().then(
       () => {
         m.probing = false
-        m.lastProgress = this.clock()
+        m.lastProgress = this.coarseNow
         m.breaker.success()
       },
       (err: Error) => {
@@ -529,6 +592,7 @@ export class KitePool extends EventEmitter<KitePoolEvents> {
     this.closed = true
     if (this.timer !== null) clearInterval(this.timer)
     this.timer = null
+    clearInterval(this.coarse)
     const members = this.list
     this.list = []
     this.members.clear()

@@ -150,6 +150,8 @@ t.test('a custom strategy chooses; one returning a stranger fails the call', asy
   t.ok(seen.every((m) => m === 'whoami'), 'the strategy sees the method')
   const bad = pool(t, k.url, k.kiteKey('bob'), query, { refreshInterval: 0, strategy: () => ({ id: 'x', kite: kites[0]!.app.kite.identity, url: '', pending: 0, latencyMs: null, calls: 0 }) })
   await t.rejects(bad.tell('whoami'), { name: 'TypeError', message: /not among those given/ })
+  const none = pool(t, k.url, k.kiteKey('bob'), query, { refreshInterval: 0, strategy: () => undefined })
+  await t.rejects(none.tell('whoami'), { code: 'KITE_ERR_POOL_UNAVAILABLE', message: 'no kite could take "whoami": the strategy chose none of 3 kites' })
   t.throws(() => kitePool(query, { kontrolURL: k.url, strategy: 'fastest' as never }), /unknown pool strategy fastest/)
 })
 
