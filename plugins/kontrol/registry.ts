@@ -68,12 +68,16 @@ export class Registry {
    * True when the kite's heartbeat is overdue: not heard from within one
    * interval (plus slack). Kites registered here are judged by the time of
    * their last ping; others (registered through another Kontrol on the same
-   * database) by their row, which lags by up to one sweep.
+   * database) by their row, which lags by up to one sweep — except on Go
+   * Kontrol's tables, whose rows Go refreshes only every minute: there the
+   * storage's own freshness rule decides.
    */
   overdue(record: KiteRecord): boolean {
     const now = this.s.clock()
     const entry = this.live.get(record.kite.id)
     if (entry !== undefined) return entry.lastSeen < now - this.s.overdueMs
+    // On Go Kontrol's tables a row is refreshed only every 60–70 s (by Go Kontrol): its age says nothing of a heartbeat.
+    if ((this.storage as { layout?: string }).layout === 'go') return false
     return record.updatedAt < now - this.s.overdueMs - this.s.sweepMs
   }
 
