@@ -99,7 +99,8 @@ t.test('a fleet in child processes: one killed (SIGKILL), one frozen (SIGSTOP) m
   await wait(1000)
   const killedAt = Date.now()
   killed.proc.kill('SIGKILL')
-  await wait(2000)
+  // Long enough for a window of calls placed once the kill had been noticed (connect timeout + 1 s) before the freeze.
+  await wait(CONNECT + 2000)
 
   const observer = new KiteClient(k.url, { auth: { type: 'kiteKey', key: k.kiteKey('carol') } })
   t.teardown(() => observer.close())
