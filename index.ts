@@ -8,6 +8,8 @@
  */
 export { kiteServer } from './plugins/kite-server/index.js'
 export type { Kite, KiteServerOptions, KiteServerEvents, KiteDescription, MethodDescription } from './plugins/kite-server/index.js'
+export { KitePool, KitePoolError, kitePool, Breaker, makeStrategy, STRATEGIES } from './lib/client/index.js'
+export type { KitePoolOptions, PoolCallOptions, PoolAttempt, PoolStats, PoolKiteStats, KitePoolEvents, BreakerOptions, BreakerState, PoolStrategy, PoolKite, StrategyContext, StrategyName, StandalonePoolOptions } from './lib/client/index.js'
 export { kiteAuth } from './plugins/kite-auth/index.js'
 export type { KiteAuthOptions, TrustedKontrolKey } from './plugins/kite-auth/index.js'
 export { kontrol } from './plugins/kontrol/index.js'

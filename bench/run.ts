@@ -174,3 +174,6 @@ console.log(
     `${((100 * (dispatch.schemaNs - dispatch.plainNs)) / (1e9 / median(schemaRuns[0]!.map((r) => r.callsPerSec)))).toFixed(1)}% of a whole call at 32 in flight above)`,
 )
 for (const line of observeLines) console.log(line)
+
+// The pool case (bench/pool.ts): pool.tell over 3 kites against one KiteClient to one kite.
+await (await import('./pool.js')).benchPool(ROUNDS, SECONDS)

@@ -51,6 +51,8 @@ export const KiteErrorCodes = {
   KITE_ERR_KONTROL_AMBIGUOUS: { type: 'genericError', message: 'query matches more than one kite' },
   KITE_ERR_KONTROL_NO_KEY: { type: 'genericError', message: 'no valid authentication key found' },
   KITE_ERR_KONTROL_STORAGE: { type: 'genericError', message: 'kontrol storage is unavailable: %s' },
+  KITE_ERR_POOL_NO_KITES: { type: 'sendError', message: 'no kites found for %s' },
+  KITE_ERR_POOL_UNAVAILABLE: { type: 'sendError', message: 'no kite could take "%s": %s' },
 } as const satisfies Record<string, { type: WireErrorType; message: string }>
 
 export type KiteErrorCode = keyof typeof KiteErrorCodes
@@ -76,6 +78,8 @@ export class KiteError extends Error {
   readonly code: string
   /** The request id (16 hex characters) when the error was raised while handling a request. */
   id: string
+  /** True when the error is a peer's answer (read from the wire), false when raised here. */
+  remote = false
 
   constructor(type: string, message: string, code = '', id = '') {
     super(message)
@@ -127,7 +131,11 @@ export function fromWire(value: unknown): KiteError {
     const message = typeof v.message === 'string' ? v.message : 'unknown error from remote kite'
     const code = typeof v.code === 'string' ? v.code : ''
     const id = typeof v.id === 'string' ? v.id : ''
-    return new KiteError(type, message, code, id)
+    const err = new KiteError(type, message, code, id)
+    err.remote = true
+    return err
   }
-  return new KiteError('genericError', typeof value === 'string' ? value : 'unknown error from remote kite')
+  const err = new KiteError('genericError', typeof value === 'string' ? value : 'unknown error from remote kite')
+  err.remote = true
+  return err
 }

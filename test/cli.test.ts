@@ -46,6 +46,9 @@ function start(t: Tap.Test, args: string[], env: NodeJS.ProcessEnv, script = cli
 // About 25 fresh node processes (kite commands, a Kontrol, a kite): slow on a loaded machine.
 t.setTimeout(480000)
 
+// Each step spawns a node process (3 s apiece on a loaded machine): room beyond tap's default.
+t.setTimeout(240_000)
+
 t.test('the kite command against a real Kontrol and kite', async (t) => {
   const home = join(t.testdir(), 'operator')
   const other = join(t.testdir(), 'other')

@@ -16,6 +16,9 @@ import { resolveBackpressure, type BackpressureOptions } from '../connection/bac
 import { RawWebSocketTransport, SockjsWebSocketTransport } from './transports/websocket.js'
 import { XhrPollingTransport } from './transports/xhr.js'
 import type { ClientTransport, TransportEvents, TransportName } from './transports/transport.js'
+import type { KontrolQuery } from '../protocol/kontrol.js'
+import { poolThroughKontrol } from './finder.js'
+import type { KitePool, KitePoolOptions } from './pool.js'
 
 /** Options of a KiteClient. */
 export interface KiteClientOptions {
@@ -334,6 +337,15 @@ export class KiteClient extends EventEmitter<KiteClientEvents> {
     if (this.closedByUser) return Promise.reject(kiteError('KITE_ERR_SEND_CLOSED'))
     if (this.conn === null || this.conn.closed) return Promise.reject(kiteError('KITE_ERR_SEND_NOT_CONNECTED'))
     return this.conn.tell(method, args, options)
+  }
+
+  /**
+   * A pool of the kites matching `query`, found through this client, which
+   * must be a connection to Kontrol (authenticated with a kite.key or a token).
+   * Each pooled kite gets its own client and token. The pool does not close this client.
+   */
+  pool(query: KontrolQuery, options: KitePoolOptions = {}): KitePool {
+    return poolThroughKontrol(this, query, options)
   }
 
   /** Closes for good: no reconnect; pending calls fail with `disconnect`. Idempotent. */

@@ -14,6 +14,7 @@ import { kiteToString, localKite, type KiteIdentity, type LocalKiteOptions } fro
 import type { KiteAuth } from '../../lib/protocol/envelope.js'
 import type { KontrolQuery } from '../../lib/protocol/kontrol.js'
 import type { KiteClient } from '../../lib/client/client.js'
+import type { KitePool, KitePoolOptions } from '../../lib/client/pool.js'
 import type { ResolvedServerOptions } from './options.js'
 import type { BackpressureOptions } from '../../lib/connection/backpressure.js'
 import type { Clock } from '../../lib/methods/throttle.js'
@@ -105,7 +106,11 @@ export class Kite<TP extends FastifyTypeProvider = FastifyTypeProviderDefault> e
   /** True once `app.close()` has begun: new connections are turned away. */
   closing = false
   /** Set by kontrol-register: finds kites through Kontrol. */
-  finder: { getKites(query: KontrolQuery): Promise<KiteClient[]>; getToken(query: KontrolQuery, force?: boolean): Promise<string> } | null = null
+  finder: {
+    getKites(query: KontrolQuery): Promise<KiteClient[]>
+    getToken(query: KontrolQuery, force?: boolean): Promise<string>
+    pool(query: KontrolQuery, options?: KitePoolOptions): KitePool
+  } | null = null
   /** Rate limit of warnings caused by what peers send (one warn line per peer address per interval). */
   readonly warnings: RemoteWarnings
   /** @internal set by the plugin: adds the HTTP mirror route of a method */
@@ -244,6 +249,16 @@ export class Kite<TP extends FastifyTypeProvider = FastifyTypeProviderDefault> e
   getKites(query: KontrolQuery): Promise<KiteClient[]> {
     if (this.finder === null) return Promise.reject(new Error('getKites needs the kontrol-register plugin'))
     return this.finder.getKites(query)
+  }
+
+  /**
+   * A live pool of the kites matching `query` (needs kontrol-register): each
+   * call goes to one of them by strategy, with failover and a circuit breaker
+   * per kite. Close it with `pool.close()` (the app does not).
+   */
+  pool(query: KontrolQuery, options: KitePoolOptions = {}): KitePool {
+    if (this.finder === null) throw new Error('pool needs the kontrol-register plugin')
+    return this.finder.pool(query, options)
   }
 
   /** A token for the one kite matching `query` (needs kontrol-register). */

@@ -3,11 +3,12 @@ import fp from 'fastify-plugin'
 import type { Logger } from 'pino'
 import type { BackoffOptions } from '../../lib/client/backoff.js'
 import type { KiteClient } from '../../lib/client/client.js'
+import type { KitePool, KitePoolOptions } from '../../lib/client/pool.js'
 import type { TransportName } from '../../lib/client/transports/transport.js'
 import { kiteError } from '../../lib/errors.js'
 import { decodeKiteKey, findKiteKey } from '../../lib/kitekey.js'
 import type { KontrolQuery, RegisterResult } from '../../lib/protocol/kontrol.js'
-import { KiteFinder } from './finder.js'
+import { KiteFinder } from '../../lib/client/finder.js'
 import { HttpKontrolLink } from './http-link.js'
 import { KontrolLink } from './link.js'
 import { ProxyLink } from './proxy-link.js'
@@ -60,6 +61,8 @@ export interface KontrolRegisterDecorator {
   getKites(query: KontrolQuery): Promise<KiteClient[]>
   /** A token for the one kite matching `query` (cached; `force` asks Kontrol for a new one). */
   getToken(query: KontrolQuery, force?: boolean): Promise<string>
+  /** A live pool of the kites matching `query` (also `app.kite.pool`). */
+  pool(query: KontrolQuery, options?: KitePoolOptions): KitePool
 }
 
 declare module 'fastify' {
@@ -121,6 +124,8 @@ async function kontrolRegisterPlugin(app: FastifyInstance, o: KontrolRegisterOpt
       if (client === null) throw kiteError('KITE_ERR_SEND_NOT_CONNECTED')
       return client.tell(method, arg)
     },
+    // Each connection to Kontrol is a new client: watches last as long as it does.
+    session: () => (link instanceof KontrolLink ? link.client : null),
   }
   const finder = new KiteFinder(caller, { renewBeforeMs: (o.renewBefore ?? 30) * 1000, retryMs: 10000, log, client: { kite: identity, logger: log }, observer: () => app.kite.observer })
 
@@ -196,6 +201,7 @@ async function kontrolRegisterPlugin(app: FastifyInstance, o: KontrolRegisterOpt
     proxyReady,
     getKites: (query: KontrolQuery) => finder.getKites(query),
     getToken: (query: KontrolQuery, force?: boolean) => finder.getToken(query, force),
+    pool: (query: KontrolQuery, options?: KitePoolOptions) => finder.pool(query, options),
   })
 }
 

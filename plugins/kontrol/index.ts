@@ -24,6 +24,8 @@ export interface KontrolOptions {
   heartbeatInterval?: number
   /** Seconds of silence, beyond one interval, after which a kite is gone. Default 10 (so ≤ 20 s). */
   heartbeatGrace?: number
+  /** Seconds, beyond one interval, a heartbeat may be late before `getKites` stops handing the kite out. Default: a quarter of the interval, at most 1. */
+  heartbeatSlack?: number
   /** Milliseconds between sweeps (batched refreshes, stale removal). Default 1000. */
   sweepInterval?: number
   /** Token lifetime in seconds. Default 48 h (Go). */
@@ -80,6 +82,7 @@ async function kontrolPlugin(app: FastifyInstance, o: KontrolOptions): Promise<v
   const heartbeatSeconds = seconds(o.heartbeatInterval, 10, 'heartbeatInterval')
   const graceSeconds = seconds(o.heartbeatGrace, 10, 'heartbeatGrace')
   const sweepMs = seconds(o.sweepInterval, 1000, 'sweepInterval')
+  const slackSeconds = seconds(o.heartbeatSlack, Math.min(1, heartbeatSeconds / 4), 'heartbeatSlack')
   const tokenTTL = seconds(o.tokenTTL, 48 * 3600, 'tokenTTL')
   const tokenLeeway = seconds(o.tokenLeeway, 300, 'tokenLeeway')
   const clock = o.clock ?? Date.now
@@ -105,7 +108,7 @@ async function kontrolPlugin(app: FastifyInstance, o: KontrolOptions): Promise<v
   const jwt = (app.jwt as unknown as Record<string, { sign: JwtSign }>).kontrol!
   let url = o.kontrolURL ?? ''
   const tokens = new TokenIssuer({ issuer, kontrolURL: () => url, ttlMs: tokenTTL * 1000, leewayMs: tokenLeeway * 1000, clock, sign: (claims, opts) => jwt.sign(claims, opts) })
-  const registry = new Registry(storage, { heartbeatSeconds, ttlMs: (heartbeatSeconds + graceSeconds) * 1000, sweepMs, clock, log: app.log })
+  const registry = new Registry(storage, { heartbeatSeconds, ttlMs: (heartbeatSeconds + graceSeconds) * 1000, overdueMs: (heartbeatSeconds + slackSeconds) * 1000, sweepMs, clock, log: app.log })
   const service = new KontrolService(storage, registry, keys, tokens)
   addKontrolMethods(app.kite, service, { machineAuthenticate: o.machineAuthenticate })
   await app.register(kontrolHttpRoutes, { service, registry, heartbeatSeconds })

@@ -2,7 +2,7 @@ import type { FastifyBaseLogger } from 'fastify'
 import type { KiteConnection } from '../../lib/connection/connection.js'
 import { kiteError } from '../../lib/errors.js'
 import type { KiteIdentity } from '../../lib/protocol/kite.js'
-import type { KontrolStorage } from './storage/storage.js'
+import type { KiteRecord, KontrolStorage } from './storage/storage.js'
 
 export interface RegistrySettings {
   /** Seconds between the heartbeats Kontrol asks of kites (WebSocket) or expects (HTTP). */
@@ -11,6 +11,8 @@ export interface RegistrySettings {
   ttlMs: number
   /** How often stale rows are removed, and refreshes written (ms). */
   sweepMs: number
+  /** A kite not heard from for this long (ms: one heartbeat interval plus a little slack) is overdue: no longer handed out, not yet removed. */
+  overdueMs: number
   clock: () => number
   log: FastifyBaseLogger
 }
@@ -60,6 +62,23 @@ export class Registry {
   /** Kites are fresh when heard from within the TTL. */
   freshSince(): number {
     return this.s.clock() - this.s.ttlMs
+  }
+
+  /**
+   * True when the kite's heartbeat is overdue: not heard from within one
+   * interval (plus slack). Kites registered here are judged by the time of
+   * their last ping; others (registered through another Kontrol on the same
+   * database) by their row, which lags by up to one sweep — except on Go
+   * Kontrol's tables, whose rows Go refreshes only every minute: there the
+   * storage's own freshness rule decides.
+   */
+  overdue(record: KiteRecord): boolean {
+    const now = this.s.clock()
+    const entry = this.live.get(record.kite.id)
+    if (entry !== undefined) return entry.lastSeen < now - this.s.overdueMs
+    // On Go Kontrol's tables a row is refreshed only every 60–70 s (by Go Kontrol): its age says nothing of a heartbeat.
+    if ((this.storage as { layout?: string }).layout === 'go') return false
+    return record.updatedAt < now - this.s.overdueMs - this.s.sweepMs
   }
 
   get size(): number {

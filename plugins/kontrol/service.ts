@@ -128,7 +128,8 @@ export class KontrolService {
     } catch (err) {
       throw kiteError('KITE_ERR_KONTROL_STORAGE', (err as Error).message)
     }
-    const matching = constraint === null ? records : records.filter((r) => constraint(r.kite.version))
+    // A kite whose heartbeat is overdue (frozen, its host gone) is not handed out, though it is not removed until interval + grace.
+    const matching = records.filter((r) => (constraint === null || constraint(r.kite.version)) && !this.registry.overdue(r))
     const out: KiteWithToken[] = []
     for (const r of shuffle(matching)) {
       const pair = await this.pairFor(r)
