@@ -1,4 +1,5 @@
-import pino, { type Logger } from 'pino'
+import type { Logger } from 'pino'
+import { silentLogger } from '../silent-logger.js'
 import { KiteError, kiteError } from '../errors.js'
 import { KiteClient, type KiteClientOptions } from './client.js'
 import { decodeJwt } from '../kitekey.js'
@@ -184,7 +185,7 @@ export interface StandalonePoolOptions extends KitePoolOptions {
 
 /** A pool for a KiteClient connected to Kontrol (`kontrolClient.pool(query, options)`); the client stays open after `pool.close()`. */
 export function poolThroughKontrol(kontrolClient: KiteClient, query: KontrolQuery, options: KitePoolOptions = {}, renewBefore = 30): KitePool {
-  const log = options.logger ?? pino({ level: 'silent' })
+  const log = options.logger ?? silentLogger()
   const finder = new KiteFinder(kontrolCaller(kontrolClient), { renewBeforeMs: renewBefore * 1000, retryMs: 10000, log, client: { kite: kontrolClient.kite, logger: log } })
   return finder.pool(query, options)
 }

@@ -1,5 +1,6 @@
 import { EventEmitter } from 'node:events'
-import pino, { type Logger } from 'pino'
+import type { Logger } from 'pino'
+import { silentLogger } from '../silent-logger.js'
 import { KiteError, kiteError } from '../errors.js'
 import { KITE_FIELDS, type KiteIdentity } from '../protocol/kite.js'
 import type { KiteEventMessage, KiteWithToken, KontrolQuery } from '../protocol/kontrol.js'
@@ -233,7 +234,7 @@ export class KitePool extends EventEmitter<KitePoolEvents> {
     this.query = { ...query }
     this.strategy = makeStrategy(o.strategy)
     this.clock = o.clock ?? (() => performance.now())
-    this.log = (o.logger ?? pino({ level: 'silent' })).child({ pool: queryToString(query) })
+    this.log = (o.logger ?? silentLogger()).child({ pool: queryToString(query) })
     this.connectTimeout = ms(o.connectTimeout, 2000, 'connectTimeout')
     this.timeout = ms(o.timeout, 15000, 'timeout')
     this.callOptions = { timeout: this.timeout }

@@ -51,12 +51,6 @@ interface Call {
   done: Promise<void>
 }
 
-declare global {
-  // eslint-disable-next-line @typescript-eslint/no-namespace
-  namespace Tap {
-    type Test = import('tap').Test
-  }
-}
 
 // Child processes on a busy machine: give the file room beyond tap's default.
 t.setTimeout(240_000)

@@ -232,7 +232,7 @@ t.test('errors say which kites were tried; a sent call is retried only when idem
   t.equal(kites.reduce((n, x) => n + x.ran.hang, 0), 4)
 
   // An answer (a handler's error) is the call's answer: never retried elsewhere.
-  await t.rejects(p.tell('noSuchMethod'), { type: 'methodNotFound' })
+  await t.rejects(p.tell('noSuchMethod'), { name: 'KiteError', type: 'methodNotFound' })
   t.equal(p.stats().failovers, 2, 'only the idempotent call failed over')
 
   // Nothing reachable: every kite is tried, none was sent the call.
