@@ -2,7 +2,7 @@ import t from 'tap'
 import { spawn } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
 import { Type } from 'typebox'
-import { kiteCallback } from '../lib/methods/schema.js'
+import { kiteCallback } from '../lib/methods/callback-schema.js'
 import { startKite } from './helpers/server.js'
 
 // Six `kite` child processes: slow on a busy machine.

@@ -208,7 +208,9 @@ t.test('liveness: 503 while the event loop is blocked past its limit, 200 again 
   }
   t.equal(after.status, 200, '200 again once the loop is free')
   t.equal(after.body.status, 'ok')
-  t.equal(app.systeminfo.underPressure, false)
+  // The flag follows the same samples (a busy machine may add a late one).
+  for (let i = 0; i < 200 && app.systeminfo.underPressure; i++) await pause(25)
+  t.equal(app.systeminfo.underPressure, false, 'app.systeminfo.underPressure clears too')
 })
 
 t.test('liveness: heap and RSS limits are options', async (t) => {
