@@ -9,7 +9,8 @@ interface Version {
   pre: string
 }
 
-const VERSION_RE = /^v?(\d+(?:\.\d+)*)(?:-([0-9A-Za-z.-]+))?(?:\+[0-9A-Za-z.-]+)?$/
+// go-version's VersionRegexp: the prerelease may follow the numbers without a hyphen (`1.7rc2`).
+const VERSION_RE = /^v?(\d+(?:\.\d+)*?)(?:-([0-9]+[0-9A-Za-z~-]*(?:\.[0-9A-Za-z~-]+)*)|-?([A-Za-z~-]+[0-9A-Za-z~-]*(?:\.[0-9A-Za-z~-]+)*))?(?:\+[0-9A-Za-z~-]+(?:\.[0-9A-Za-z~-]+)*)?$/
 
 /** Parses a version, or returns null when the text is not one. */
 export function parseVersion(text: string): Version | null {
@@ -17,7 +18,34 @@ export function parseVersion(text: string): Version | null {
   if (m === null) return null
   const segments = m[1]!.split('.').map(Number)
   if (segments.some((n) => !Number.isSafeInteger(n))) return null
-  return { segments, pre: m[2] ?? '' }
+  return { segments, pre: m[2] ?? m[3] ?? '' }
+}
+
+/** One dot-separated prerelease part against another, exactly as go-version's `comparePart`. */
+function comparePart(a: string, b: string): number {
+  if (a === b) return 0
+  const aNum = /^[+-]?\d+$/.test(a)
+  const bNum = /^[+-]?\d+$/.test(b)
+  // An absent part (the shorter prerelease): below a numeric part, above a word.
+  if (a === '') return bNum ? -1 : 1
+  if (b === '') return aNum ? 1 : -1
+  if (aNum && !bNum) return -1
+  if (!aNum && bNum) return 1
+  if (!aNum && !bNum) return a > b ? 1 : -1
+  return Number(a) > Number(b) ? 1 : -1
+}
+
+/** go-version's `comparePrereleases`: part by part, numbers as numbers (`rc.9` < `rc.10`). */
+export function comparePrereleases(a: string, b: string): number {
+  if (a === b) return 0
+  const pa = a.split('.')
+  const pb = b.split('.')
+  const n = Math.max(pa.length, pb.length)
+  for (let i = 0; i < n; i++) {
+    const c = comparePart(pa[i] ?? '', pb[i] ?? '')
+    if (c !== 0) return c
+  }
+  return 0
 }
 
 function compare(a: Version, b: Version): number {
@@ -29,7 +57,32 @@ function compare(a: Version, b: Version): number {
   if (a.pre === b.pre) return 0
   if (a.pre === '') return 1
   if (b.pre === '') return -1
-  return a.pre < b.pre ? -1 : 1
+  return comparePrereleases(a.pre, b.pre)
+}
+
+/** Compares two versions as go-version does: -1, 0 or 1; throws when one is not a version. */
+export function compareVersions(a: string, b: string): number {
+  const va = parseVersion(a)
+  const vb = parseVersion(b)
+  if (va === null || vb === null) throw new Error(`Malformed version: ${va === null ? a : b}`)
+  return compare(va, vb)
+}
+
+function sameSegments(a: Version, b: Version): boolean {
+  const n = Math.max(a.segments.length, b.segments.length, 3)
+  for (let i = 0; i < n; i++) if ((a.segments[i] ?? 0) !== (b.segments[i] ?? 0)) return false
+  return true
+}
+
+/**
+ * go-version's `prereleaseCheck`: a constraint without a prerelease never
+ * matches a prerelease version; one with a prerelease matches prereleases of
+ * the same base version only.
+ */
+function prereleaseCheck(v: Version, c: Version): boolean {
+  if (v.pre !== '' && c.pre !== '') return sameSegments(v, c)
+  if (v.pre !== '' && c.pre === '') return false
+  return true
 }
 
 type Check = (v: Version) => boolean
@@ -50,7 +103,7 @@ function pessimistic(base: Version): Check {
   const upper = base.segments.slice(0, keep)
   upper[keep - 1]! += 1
   const ceiling: Version = { segments: upper, pre: '' }
-  return (v) => compare(v, base) >= 0 && compare(v, ceiling) < 0 && (v.pre === '' || base.pre !== '')
+  return (v) => prereleaseCheck(v, base) && !(base.pre !== '' && v.pre === '') && compare(v, base) >= 0 && compare(v, ceiling) < 0
 }
 
 /** Parses a constraint list; throws with a clear message when it does not parse. */
@@ -64,7 +117,9 @@ export function parseConstraint(text: string): (version: string) => boolean {
     if (op === '~>') checks.push(pessimistic(base))
     else {
       const test = OPERATORS[op]!
-      checks.push((v) => test(compare(v, base)))
+      // As go-version: = and != compare plainly; ordering operators apply prereleaseCheck.
+      if (op === '' || op === '=' || op === '!=') checks.push((v) => test(compare(v, base)))
+      else checks.push((v) => prereleaseCheck(v, base) && test(compare(v, base)))
     }
   }
   return (version) => {

@@ -245,10 +245,16 @@ export class Kite<TP extends FastifyTypeProvider = FastifyTypeProviderDefault> e
     return this.observerValue
   }
 
-  /** Clients for the kites Kontrol finds for `query`, with their tokens (needs kontrol-register). */
-  getKites(query: KontrolQuery): Promise<KiteClient[]> {
-    if (this.finder === null) return Promise.reject(new Error('getKites needs the kontrol-register plugin'))
-    return this.finder.getKites(query)
+  /**
+   * Clients for the kites Kontrol finds for `query`, with their tokens (needs kontrol-register);
+   * rejects with `KITE_ERR_KONTROL_NO_KITES` when none match, as Go's kontrolclient (Kontrol's
+   * wire answer stays an empty list, and the finder returns it as is: pools rely on that).
+   */
+  async getKites(query: KontrolQuery): Promise<KiteClient[]> {
+    if (this.finder === null) throw new Error('getKites needs the kontrol-register plugin')
+    const kites = await this.finder.getKites(query)
+    if (kites.length === 0) throw kiteError('KITE_ERR_KONTROL_NO_KITES')
+    return kites
   }
 
   /**

@@ -199,7 +199,13 @@ async function kontrolRegisterPlugin(app: FastifyInstance, o: KontrolRegisterOpt
       return registeredURL()
     },
     proxyReady,
-    getKites: (query: KontrolQuery) => finder.getKites(query),
+    // As Go's kontrolclient: Kontrol answers an empty list; finding nothing is an error for the
+    // caller (the finder itself returns the empty list: pools rely on it).
+    getKites: async (query: KontrolQuery) => {
+      const kites = await finder.getKites(query)
+      if (kites.length === 0) throw kiteError('KITE_ERR_KONTROL_NO_KITES')
+      return kites
+    },
     getToken: (query: KontrolQuery, force?: boolean) => finder.getToken(query, force),
     pool: (query: KontrolQuery, options?: KitePoolOptions) => finder.pool(query, options),
   })

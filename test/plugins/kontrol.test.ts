@@ -64,6 +64,11 @@ t.test('app.kite.getKites returns clients carrying tokens; getToken is cached', 
   t.equal(await caller.app.kite.getToken({ username: 'alice', name: 'math' }), t1, 'cached')
   const forced = await caller.app.kite.getToken({ username: 'alice', name: 'math' }, true)
   t.not(forced, t1, 'force asks for a new one')
+  // Finding nothing: Kontrol answers an empty list on the wire (as Go Kontrol), the
+  // finder rejects with KITE_ERR_KONTROL_NO_KITES (as Go's kontrolclient, ErrNoKitesAvailable).
+  await t.rejects(caller.app.kite.getKites({ username: 'alice', name: 'nothing' }), { name: 'KiteError', code: 'KITE_ERR_KONTROL_NO_KITES', type: 'genericError', message: 'no kites found' })
+  const finder = await kontrolClient(t, k.url, k.kiteKey('bob'))
+  t.same(await find(finder, { username: 'alice', name: 'nothing' }), [], 'the wire answer stays an empty list')
 })
 
 t.test('watch: REGISTER and DEREGISTER events for the query', async (t) => {
