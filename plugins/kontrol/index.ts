@@ -1,6 +1,7 @@
 import fastifyJwt from '@fastify/jwt'
 import type { FastifyInstance } from 'fastify'
 import fp from 'fastify-plugin'
+import { chmod, mkdir } from 'node:fs/promises'
 import { join } from 'node:path'
 import { kiteHome } from '../../lib/kitekey.js'
 import { KontrolKeys, type KeyPairSource } from './keys.js'
@@ -86,7 +87,15 @@ async function kontrolPlugin(app: FastifyInstance, o: KontrolOptions): Promise<v
   const tokenTTL = seconds(o.tokenTTL, 48 * 3600, 'tokenTTL')
   const tokenLeeway = seconds(o.tokenLeeway, 300, 'tokenLeeway')
   const clock = o.clock ?? Date.now
-  const storage = await openStorage(o.storage ?? `sqlite:${join(kiteHome(), 'kontrol.db')}`)
+  let storageSpec = o.storage
+  if (storageSpec === undefined) {
+    // The default file sits in $KITE_HOME beside kite.key: that folder is private (0700), as writeKiteKey makes it.
+    const home = kiteHome()
+    await mkdir(home, { recursive: true, mode: 0o700 })
+    await chmod(home, 0o700)
+    storageSpec = `sqlite:${join(home, 'kontrol.db')}`
+  }
+  const storage = await openStorage(storageSpec)
   app.addHook('onClose', async () => storage.close())
   const keys = await KontrolKeys.load(
     storage,

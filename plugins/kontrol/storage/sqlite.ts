@@ -1,5 +1,5 @@
 import Database from 'better-sqlite3'
-import { mkdirSync } from 'node:fs'
+import { chmodSync, closeSync, existsSync, mkdirSync, openSync } from 'node:fs'
 import { dirname } from 'node:path'
 import type { KiteField, KiteIdentity } from '../../../lib/protocol/kite.js'
 import { KiteListeners, queryFields } from './memory.js'
@@ -40,6 +40,25 @@ const KITE_COLUMNS = 'username, environment, name, version, region, hostname, id
 
 
 /**
+ * The file holds Kontrol's private keys: it is created 0600 (and made 0600 if
+ * it was not) before SQLite opens it; SQLite gives its -wal/-shm/-journal
+ * files the database file's mode, and older ones are fixed here too. A folder
+ * created here (usually $KITE_HOME on a first start) is 0700.
+ */
+export function protectDatabaseFile(path: string): void {
+  const dir = dirname(path)
+  if (!existsSync(dir)) {
+    mkdirSync(dir, { recursive: true, mode: 0o700 })
+    chmodSync(dir, 0o700)
+  }
+  closeSync(openSync(path, 'a', 0o600))
+  chmodSync(path, 0o600)
+  for (const suffix of ['-wal', '-shm', '-journal']) {
+    if (existsSync(path + suffix)) chmodSync(path + suffix, 0o600)
+  }
+}
+
+/**
  * Kites and key pairs in one SQLite file (or ':memory:'), for a single
  * Kontrol that should keep its key pairs and registrations across restarts.
  * better-sqlite3 is synchronous; each method runs to completion before it
@@ -55,8 +74,7 @@ export class SqliteStorage implements KontrolStorage {
   private readonly touchAll: (ids: readonly string[], now: number) => string[]
 
   constructor(path: string, private readonly now: () => number = Date.now) {
-    // The folder (usually $KITE_HOME) may not exist yet on a first start.
-    if (path !== ':memory:' && path !== '') mkdirSync(dirname(path), { recursive: true, mode: 0o700 })
+    if (path !== ':memory:' && path !== '') protectDatabaseFile(path)
     this.db = new Database(path)
     // WAL: readers do not block the writer; NORMAL sync is durable enough with WAL.
     this.db.pragma('journal_mode = WAL')
