@@ -1,6 +1,7 @@
 import { EventEmitter } from 'node:events'
 import type { Logger } from 'pino'
 import { KiteError, kiteError } from '../errors.js'
+import { checkOptions, KiteOptionError, type OptionChecker } from '../options.js'
 import { KiteConnection } from '../connection/connection.js'
 import { resolveLimits, type DnodeLimits } from '../dnode/limits.js'
 import { silentLogger } from '../silent-logger.js'
@@ -114,18 +115,43 @@ export class KiteClient extends EventEmitter<KiteClientEvents> {
 
   constructor(url: string | URL, options: KiteClientOptions = {}) {
     super()
-    this.url = new URL(url)
-    if (!['http:', 'https:', 'ws:', 'wss:'].includes(this.url.protocol)) throw new TypeError(`unsupported kite URL ${this.url.href}`)
-    this.transportName = options.transport ?? defaultTransport(this.url)
-    if (!['sockjs', 'websocket', 'xhr-polling', 'auto'].includes(this.transportName)) throw new TypeError(`unknown transport ${String(options.transport)}`)
+    const c: OptionChecker = checkOptions('KiteClient', options)
+    try {
+      this.url = new URL(url)
+    } catch {
+      throw new KiteOptionError('KiteClient', 'url', `must be a URL, got ${String(url)}`)
+    }
+    if (!['http:', 'https:', 'ws:', 'wss:'].includes(this.url.protocol)) throw new KiteOptionError('KiteClient', 'url', `must be an http(s) or ws(s) URL, got ${this.url.href}`)
+    this.transportName = c.oneOf('transport', ['sockjs', 'websocket', 'xhr-polling', 'auto'] as const, defaultTransport(this.url))
     this.options = options
-    this.limits = resolveLimits(options.limits)
-    if (options.maxCallbacksHeld !== undefined && (!Number.isInteger(options.maxCallbacksHeld) || options.maxCallbacksHeld < 1)) throw new TypeError('KiteClient option maxCallbacksHeld must be a positive integer')
+    try {
+      this.limits = resolveLimits(options.limits)
+    } catch (err) {
+      c.fail('limits', (err as Error).message)
+    }
+    c.number('connectTimeout', 15000, { min: 1 })
+    c.number('timeout', 15000)
+    c.number('idleTimeout', 60000)
+    c.boolean('reconnect', false)
+    c.string('kiteHome', undefined)
+    c.number('maxCallbacksHeld', 100000, { integer: true, min: 1 })
     this.backpressure = resolveBackpressure('KiteClient', { maxBufferedBytes: options.maxBufferedBytes, graceMs: options.backpressureGraceMs })
+    const logger = c.raw('logger')
+    if (logger !== undefined && (logger === null || typeof (logger as Logger).child !== 'function')) c.fail('logger', 'must be a pino logger')
     this.log = (options.logger ?? silentLogger()).child({ kiteClient: this.url.href })
-    this.backoff = new Backoff(options.backoff)
+    try {
+      this.backoff = new Backoff(c.object('backoff'))
+    } catch (err) {
+      c.fail('backoff', (err as Error).message)
+    }
+    const auth = c.raw('auth')
+    if (auth !== undefined && auth !== null && (typeof auth !== 'object' || typeof (auth as KiteAuth).type !== 'string' || ((auth as KiteAuth).key !== undefined && typeof (auth as KiteAuth).key !== 'string'))) c.fail('auth', 'must be { type, key } with strings')
     this.authValue = options.auth === undefined || options.auth === null ? null : { type: options.auth.type, key: options.auth.key ?? '' }
-    this.kite = localKite({ name: 'kite-client', version: '1.0.0', ...options.kite })
+    try {
+      this.kite = localKite({ name: 'kite-client', version: '1.0.0', ...c.object('kite') })
+    } catch (err) {
+      c.fail('kite', (err as Error).message)
+    }
     this.methods = new MethodTable()
     this.methods.observer = options.observer ?? null
     addPing(this.methods)

@@ -1,4 +1,5 @@
 import { unref } from '../platform.js'
+import { checkOptions, type OptionChecker } from '../options.js'
 /** Limits on what one connection may leave unsent. */
 export interface BackpressureOptions {
   /** Unsent bytes of one connection above which reading from that peer pauses. */
@@ -93,12 +94,9 @@ export class WriteGate {
 
 /** Checks backpressure options given by a user; `who` names the plugin or class in the error. */
 export function resolveBackpressure(who: string, o: Partial<BackpressureOptions> = {}): BackpressureOptions {
-  const out = { maxBufferedBytes: o.maxBufferedBytes ?? defaultBackpressure.maxBufferedBytes, graceMs: o.graceMs ?? defaultBackpressure.graceMs }
-  if (!Number.isInteger(out.maxBufferedBytes) || out.maxBufferedBytes < 1024) {
-    throw new TypeError(`${who} option maxBufferedBytes must be an integer of at least 1024, got ${String(out.maxBufferedBytes)}`)
+  const c: OptionChecker = checkOptions(who, {})
+  return {
+    maxBufferedBytes: c.numberValue('maxBufferedBytes', o.maxBufferedBytes, defaultBackpressure.maxBufferedBytes, { integer: true, min: 1024 }),
+    graceMs: c.numberValue('backpressureGraceMs', o.graceMs, defaultBackpressure.graceMs),
   }
-  if (typeof out.graceMs !== 'number' || !Number.isFinite(out.graceMs) || out.graceMs < 0) {
-    throw new TypeError(`${who} option backpressureGraceMs must be a non-negative number, got ${String(out.graceMs)}`)
-  }
-  return out
 }

@@ -1,6 +1,8 @@
+import { decodeKiteKey } from '../../lib/kitekey.js'
+import { checkOptions, type OptionChecker } from '../../lib/options.js'
 import type { Authenticator } from '../../lib/methods/dispatch.js'
 import type { Clock } from '../../lib/methods/throttle.js'
-import type { TrustedKontrolKey } from './trusted-keys.js'
+import { keyFingerprint, type TrustedKontrolKey } from './trusted-keys.js'
 
 /** Options of the kite-auth plugin. */
 export interface KiteAuthOptions {
@@ -46,30 +48,41 @@ export interface ResolvedAuthOptions {
   clock: Clock
 }
 
-function seconds(value: number | undefined, fallback: number, name: string): number {
-  const v = value ?? fallback
-  if (typeof v !== 'number' || !Number.isFinite(v) || v < 0) throw new TypeError(`kite-auth option ${name} must be a non-negative number of seconds`)
-  return v * 1000
-}
-
 /** Checks the options when the plugin registers. */
 export function resolveAuthOptions(o: KiteAuthOptions = {}): ResolvedAuthOptions {
-  const keys = o.trustedKontrolKeys ?? []
-  if (!Array.isArray(keys)) throw new TypeError('kite-auth option trustedKontrolKeys must be an array')
-  if (o.kiteKey !== undefined && o.kiteKey !== false && typeof o.kiteKey !== 'string') throw new TypeError('kite-auth option kiteKey must be a string or false')
-  const authenticators = o.authenticators ?? {}
-  for (const [type, fn] of Object.entries(authenticators)) if (typeof fn !== 'function') throw new TypeError(`authenticator ${type} must be a function`)
-  const cacheSize = o.cacheSize ?? 10000
-  if (!Number.isInteger(cacheSize) || cacheSize < 1) throw new TypeError('kite-auth option cacheSize must be a positive integer')
+  const c: OptionChecker = checkOptions('kite-auth', o)
+  const keys = c.raw('trustedKontrolKeys') ?? []
+  if (!Array.isArray(keys)) c.fail('trustedKontrolKeys', 'must be an array of PEM public keys or { publicKey, issuer }')
+  ;(keys as unknown[]).forEach((k, i) => {
+    const pem = typeof k === 'string' ? k : k !== null && typeof k === 'object' ? (k as TrustedKontrolKey).publicKey : undefined
+    const issuer = k !== null && typeof k === 'object' ? (k as TrustedKontrolKey).issuer : undefined
+    if (issuer !== undefined && typeof issuer !== 'string') c.fail(`trustedKontrolKeys[${i}].issuer`, 'must be a string')
+    try {
+      keyFingerprint(pem as string)
+    } catch (err) {
+      c.fail(`trustedKontrolKeys[${i}]`, `must be an RSA public key (PEM) or { publicKey, issuer }: ${(err as Error).message}`)
+    }
+  })
+  const kiteKey = c.raw('kiteKey')
+  if (kiteKey !== undefined && kiteKey !== false) {
+    if (typeof kiteKey !== 'string' || kiteKey === '') c.fail('kiteKey', 'must be a kite.key (a string) or false')
+    try {
+      decodeKiteKey(kiteKey)
+    } catch (err) {
+      c.fail('kiteKey', `is not a kite.key: ${(err as Error).message}`)
+    }
+  }
+  const audience = c.object('audience')
+  if (audience.allowRoot !== undefined && typeof audience.allowRoot !== 'boolean') c.fail('audience.allowRoot', 'must be true or false')
   return {
-    trustedKontrolKeys: keys,
-    kiteKey: o.kiteKey,
-    allowRootAudience: o.audience?.allowRoot === true,
-    leewayMs: seconds(o.leeway, 0, 'leeway'),
-    kiteKeyTTLMs: seconds(o.kiteKeyTTL, 300, 'kiteKeyTTL'),
-    failureTTLMs: seconds(o.failureTTL, 30, 'failureTTL'),
-    cacheSize,
-    authenticators,
-    clock: o.clock ?? Date.now,
+    trustedKontrolKeys: keys as Array<string | TrustedKontrolKey>,
+    kiteKey: kiteKey as string | false | undefined,
+    allowRootAudience: audience.allowRoot === true,
+    leewayMs: c.number('leeway', 0) * 1000,
+    kiteKeyTTLMs: c.number('kiteKeyTTL', 300) * 1000,
+    failureTTLMs: c.number('failureTTL', 30) * 1000,
+    cacheSize: c.number('cacheSize', 10000, { integer: true, min: 1 }),
+    authenticators: c.functions<Authenticator>('authenticators'),
+    clock: c.fn<Clock>('clock') ?? Date.now,
   }
 }

@@ -3,6 +3,7 @@ import type { Authenticator } from '../../lib/methods/dispatch.js'
 import type { MethodHandling } from '../../lib/methods/method.js'
 import type { Clock } from '../../lib/methods/throttle.js'
 import { resolveBackpressure, type BackpressureOptions } from '../../lib/connection/backpressure.js'
+import { checkOptions, KiteOptionError, type OptionChecker } from '../../lib/options.js'
 import { MAX_LOCAL_CALLBACKS } from '../../lib/connection/connection.js'
 import { localKite, type KiteIdentity } from '../../lib/protocol/kite.js'
 
@@ -104,56 +105,54 @@ export interface ResolvedServerOptions {
   checkResults: boolean
 }
 
-function positive(value: number | undefined, fallback: number, name: string, allowZero = false): number {
-  const v = value ?? fallback
-  if (typeof v !== 'number' || !Number.isFinite(v) || v < 0 || (!allowZero && v === 0)) {
-    throw new TypeError(`kite-server option ${name} must be a ${allowZero ? 'non-negative' : 'positive'} number`)
-  }
-  return v
-}
-
-function integer(value: number | undefined, fallback: number, name: string, min = 0): number {
-  const v = value ?? fallback
-  if (!Number.isInteger(v) || v < min) throw new TypeError(`kite-server option ${name} must be an integer of at least ${min}`)
-  return v
-}
-
 /** Checks every option when the plugin registers, so that mistakes fail at start, not on a call. */
 export function resolveServerOptions(o: KiteServerOptions): ResolvedServerOptions {
-  if (o === null || typeof o !== 'object') throw new TypeError('kite-server needs options { name, version }')
-  const prefix = o.prefix ?? '/kite'
-  if (typeof prefix !== 'string' || !/^(\/[A-Za-z0-9._~-]+)+$/.test(prefix)) {
-    throw new TypeError(`kite-server option prefix must look like /kite, got ${String(prefix)}`)
+  if (o === null || typeof o !== 'object') throw new KiteOptionError('kite-server', 'object', 'is needed: { name, version }')
+  const c: OptionChecker = checkOptions('kite-server', o)
+  const prefix = c.string('prefix', '/kite')
+  if (!/^(\/[A-Za-z0-9._~-]+)+$/.test(prefix)) c.fail('prefix', `must look like /kite, got ${prefix}`)
+  const methodHandling = c.oneOf('methodHandling', ['method', 'first', 'latest'] as const, 'method')
+  const authenticators = c.functions<Authenticator>('authenticators')
+  for (const name of ['name', 'version'] as const) if (typeof o[name] !== 'string' || o[name] === '') c.fail(name, `is required (a non-empty string), got ${String(o[name])}`)
+  for (const name of ['username', 'environment', 'region', 'hostname', 'id'] as const) c.string(name, undefined)
+  c.object('limits')
+  let identity: KiteIdentity
+  let limits: Readonly<DnodeLimits>
+  try {
+    identity = localKite(o)
+  } catch (err) {
+    const message = (err as Error).message
+    return c.fail(/^kite (\w+)/.exec(message)?.[1] ?? 'version', message)
   }
-  const methodHandling = o.methodHandling ?? 'method'
-  if (!['method', 'first', 'latest'].includes(methodHandling)) throw new TypeError(`unknown methodHandling ${String(methodHandling)}`)
-  const authenticators = o.authenticators ?? {}
-  for (const [type, fn] of Object.entries(authenticators)) {
-    if (typeof fn !== 'function') throw new TypeError(`authenticator ${type} must be a function`)
+  try {
+    limits = resolveLimits(o.limits)
+  } catch (err) {
+    return c.fail('limits', (err as Error).message)
   }
+  const ms = { zero: true }
   return {
-    identity: localKite(o),
+    identity,
     prefix,
-    limits: resolveLimits(o.limits),
-    maxConcurrentCalls: positive(o.maxConcurrentCalls, 1000, 'maxConcurrentCalls'),
+    limits,
+    maxConcurrentCalls: c.number('maxConcurrentCalls', 1000, { integer: true, min: 1 }),
     methodHandling,
-    terminalMethods: o.terminalMethods === true,
-    heartbeatMs: positive(o.heartbeatSeconds, 10, 'heartbeatSeconds') * 1000,
-    disconnectDelayMs: positive(o.disconnectDelaySeconds, 10, 'disconnectDelaySeconds') * 1000,
-    closeGraceMs: positive(o.closeGraceMs, 5000, 'closeGraceMs', true),
-    callTimeoutMs: positive(o.callTimeoutMs, 15000, 'callTimeoutMs', true),
+    terminalMethods: c.boolean('terminalMethods', false),
+    heartbeatMs: c.number('heartbeatSeconds', 10, { min: 0.001 }) * 1000,
+    disconnectDelayMs: c.number('disconnectDelaySeconds', 10, { min: 0.001 }) * 1000,
+    closeGraceMs: c.number('closeGraceMs', 5000, ms),
+    callTimeoutMs: c.number('callTimeoutMs', 15000, ms),
     authenticators,
-    clock: o.clock ?? Date.now,
-    backpressure: resolveBackpressure('kite-server', { maxBufferedBytes: o.maxBufferedBytes, graceMs: positive(o.backpressureGraceMs, 10_000, 'backpressureGraceMs', true) }),
-    handshakeTimeoutMs: positive(o.handshakeTimeoutMs, 10_000, 'handshakeTimeoutMs', true),
-    idleTimeoutMs: positive(o.idleTimeoutMs, 300_000, 'idleTimeoutMs', true),
-    maxAuthFailures: integer(o.maxAuthFailures, 10, 'maxAuthFailures'),
-    authFailureWindowMs: positive(o.authFailureWindowMs, 60_000, 'authFailureWindowMs'),
-    maxCallbacksHeld: integer(o.maxCallbacksHeld, MAX_LOCAL_CALLBACKS, 'maxCallbacksHeld', 1),
-    warnIntervalMs: positive(o.warnIntervalMs, 10_000, 'warnIntervalMs', true),
-    http: o.http === true,
+    clock: c.fn<Clock>('clock') ?? Date.now,
+    backpressure: resolveBackpressure('kite-server', { maxBufferedBytes: o.maxBufferedBytes, graceMs: o.backpressureGraceMs }),
+    handshakeTimeoutMs: c.number('handshakeTimeoutMs', 10_000, ms),
+    idleTimeoutMs: c.number('idleTimeoutMs', 300_000, ms),
+    maxAuthFailures: c.number('maxAuthFailures', 10, { integer: true }),
+    authFailureWindowMs: c.number('authFailureWindowMs', 60_000, { min: 1 }),
+    maxCallbacksHeld: c.number('maxCallbacksHeld', MAX_LOCAL_CALLBACKS, { integer: true, min: 1 }),
+    warnIntervalMs: c.number('warnIntervalMs', 10_000, ms),
+    http: c.boolean('http', false),
     httpSecurity: o.httpSecurity ?? null,
     describe: o.describe === undefined ? true : o.describe,
-    checkResults: o.checkResults ?? process.env.NODE_ENV !== 'production',
+    checkResults: c.boolean('checkResults', process.env.NODE_ENV !== 'production'),
   }
 }

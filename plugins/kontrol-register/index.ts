@@ -1,7 +1,8 @@
 import type { FastifyInstance } from 'fastify'
 import fp from 'fastify-plugin'
 import type { Logger } from 'pino'
-import type { BackoffOptions } from '../../lib/client/backoff.js'
+import { Backoff, type BackoffOptions } from '../../lib/client/backoff.js'
+import { checkOptions, type OptionChecker } from '../../lib/options.js'
 import type { KiteClient } from '../../lib/client/client.js'
 import type { KitePool, KitePoolOptions } from '../../lib/client/pool.js'
 import type { TransportName } from '../../lib/client/transports/transport.js'
@@ -72,7 +73,45 @@ declare module 'fastify' {
   }
 }
 
+const KONTROL_PROTOCOLS = ['http:', 'https:', 'ws:', 'wss:'] as const
+
+/** Checks every option when the plugin registers, so that nothing fails later, after listen. */
+function checkRegisterOptions(o: KontrolRegisterOptions): { timeoutMs: number; renewBeforeMs: number; transport: TransportName | undefined; http: boolean } {
+  const c: OptionChecker = checkOptions('kontrol-register', o)
+  const urls = c.raw('kontrolURL')
+  if (urls !== undefined) {
+    const list = Array.isArray(urls) ? urls : [urls]
+    if (list.length === 0) c.fail('kontrolURL', 'must name at least one URL')
+    list.forEach((u, i) => c.url(Array.isArray(urls) ? `kontrolURL[${i}]` : 'kontrolURL', u, KONTROL_PROTOCOLS))
+  }
+  const kiteKey = c.string('kiteKey', undefined)
+  if (kiteKey !== undefined) {
+    try {
+      decodeKiteKey(kiteKey)
+    } catch (err) {
+      c.fail('kiteKey', `is not a kite.key: ${(err as Error).message}`)
+    }
+  }
+  if (typeof o.url !== 'function') c.url('url', o.url, ['http:', 'https:', 'ws:', 'wss:'])
+  const proxy = c.raw('proxy')
+  if (proxy !== undefined && typeof proxy !== 'boolean') c.object('proxy')
+  const backoff = c.object('backoff')
+  try {
+    new Backoff(backoff)
+  } catch (err) {
+    c.fail('backoff', (err as Error).message)
+  }
+  const transport = c.raw('transport') === undefined ? undefined : c.oneOf('transport', ['sockjs', 'websocket', 'xhr-polling', 'auto'] as const, 'sockjs')
+  return {
+    timeoutMs: c.number('timeout', 15000, { min: 1 }),
+    renewBeforeMs: c.number('renewBefore', 30) * 1000,
+    transport,
+    http: c.boolean('http', false),
+  }
+}
+
 async function kontrolRegisterPlugin(app: FastifyInstance, o: KontrolRegisterOptions): Promise<void> {
+  const checked = checkRegisterOptions(o)
   const kiteKey = o.kiteKey ?? (await findKiteKey())?.key
   if (kiteKey === undefined) throw kiteError('KITE_ERR_CONFIG_INVALID', 'kontrol-register needs a kite.key (option kiteKey, or $KITE_HOME/kite.key)')
   const claims = decodeKiteKey(kiteKey)
@@ -80,8 +119,8 @@ async function kontrolRegisterPlugin(app: FastifyInstance, o: KontrolRegisterOpt
   const configured = o.kontrolURL ?? (process.env.KITE_KONTROL_URL === '' ? undefined : process.env.KITE_KONTROL_URL) ?? claims.kontrolURL
   const urls = (Array.isArray(configured) ? configured : [configured]).filter((u): u is string => typeof u === 'string' && u !== '')
   if (urls.length === 0) throw kiteError('KITE_ERR_CONFIG_INVALID', 'no kontrol URL given in config')
-  for (const u of urls) new URL(u)
-  const timeoutMs = o.timeout ?? 15000
+  for (const u of urls) checkOptions('kontrol-register', {}).url('kontrolURL', u, KONTROL_PROTOCOLS)
+  const timeoutMs = checked.timeoutMs
   const log = app.log.child({ plugin: 'kontrol-register' }) as unknown as Logger
   // A kite's username is its kite.key's (as Go's config does): Kontrol registers
   // it under that name and issues tokens whose audience names it.
@@ -95,8 +134,8 @@ async function kontrolRegisterPlugin(app: FastifyInstance, o: KontrolRegisterOpt
   let url = ''
   const proxyOptions = o.proxy === true ? {} : o.proxy === false || o.proxy === undefined ? null : o.proxy
   const registeredURL = (): string => (proxyOptions === null ? localURL : url)
-  const linkOptions = { urls, kiteKey, identity, backoff: o.backoff, timeoutMs, log, transport: o.transport, observer: () => app.kite.observer }
-  const link = o.http === true ? new HttpKontrolLink(linkOptions, registeredURL) : new KontrolLink(linkOptions, registeredURL)
+  const linkOptions = { urls, kiteKey, identity, backoff: o.backoff, timeoutMs, log, transport: checked.transport, observer: () => app.kite.observer }
+  const link = checked.http ? new HttpKontrolLink(linkOptions, registeredURL) : new KontrolLink(linkOptions, registeredURL)
   let markConnected: () => void = () => {}
   const connected = new Promise<void>((resolve) => (markConnected = resolve))
   link.on('connected', () => markConnected())
@@ -127,7 +166,7 @@ async function kontrolRegisterPlugin(app: FastifyInstance, o: KontrolRegisterOpt
     // Each connection to Kontrol is a new client: watches last as long as it does.
     session: () => (link instanceof KontrolLink ? link.client : null),
   }
-  const finder = new KiteFinder(caller, { renewBeforeMs: (o.renewBefore ?? 30) * 1000, retryMs: 10000, log, client: { kite: identity, logger: log }, observer: () => app.kite.observer })
+  const finder = new KiteFinder(caller, { renewBeforeMs: checked.renewBeforeMs, retryMs: 10000, log, client: { kite: identity, logger: log }, observer: () => app.kite.observer })
 
   let proxyLink: ProxyLink | null = null
   let proxyReady: Promise<string> | null = null

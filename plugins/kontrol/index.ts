@@ -4,6 +4,7 @@ import fp from 'fastify-plugin'
 import { chmod, mkdir } from 'node:fs/promises'
 import { join } from 'node:path'
 import { kiteHome } from '../../lib/kitekey.js'
+import { checkOptions, type OptionChecker } from '../../lib/options.js'
 import { KontrolKeys, type KeyPairSource } from './keys.js'
 import { kontrolHttpRoutes } from './http.js'
 import { addKontrolMethods, type MachineAuthenticate } from './methods.js'
@@ -73,20 +74,39 @@ declare module 'fastify' {
 /** How often stored key pairs are re-read, to trust pairs other Kontrols added. */
 const KEY_REFRESH_MS = 10_000
 
-function seconds(v: number | undefined, fallback: number, name: string): number {
-  const x = v ?? fallback
-  if (typeof x !== 'number' || !Number.isFinite(x) || x <= 0) throw new TypeError(`kontrol option ${name} must be a positive number`)
-  return x
+/** Checks every option when the plugin registers. */
+function resolveKontrolOptions(o: KontrolOptions) {
+  const c: OptionChecker = checkOptions('kontrol', o)
+  const storage = c.raw('storage')
+  if (storage !== undefined) {
+    if (typeof storage === 'string') {
+      if (!/^(memory$|sqlite:|postgres(ql)?:\/\/)/i.test(storage) && !/\.(db|sqlite|sqlite3)$/i.test(storage)) c.fail('storage', "must be 'memory', 'sqlite:<file>', a postgres:// URL or a KontrolStorage")
+    } else if (storage === null || typeof storage !== 'object' || typeof (storage as KontrolStorage).query !== 'function' || typeof (storage as KontrolStorage).upsert !== 'function') {
+      c.fail('storage', "must be 'memory', 'sqlite:<file>', a postgres:// URL or a KontrolStorage")
+    }
+  }
+  const keyPair = c.object('keyPair')
+  for (const field of ['publicKey', 'privateKey', 'publicKeyFile', 'privateKeyFile']) {
+    if (keyPair[field] !== undefined && (typeof keyPair[field] !== 'string' || keyPair[field] === '')) c.fail(`keyPair.${field}`, 'must be a non-empty string')
+  }
+  c.url('kontrolURL', o.kontrolURL, ['http:', 'https:'])
+  const positive = { min: Number.MIN_VALUE }
+  const heartbeatSeconds = c.number('heartbeatInterval', 10, positive)
+  return {
+    heartbeatSeconds,
+    slackSeconds: c.number('heartbeatSlack', Math.min(1, heartbeatSeconds / 4), positive),
+    graceSeconds: c.number('heartbeatGrace', 10, positive),
+    sweepMs: c.number('sweepInterval', 1000, positive),
+    tokenTTL: c.number('tokenTTL', 48 * 3600, positive),
+    tokenLeeway: c.number('tokenLeeway', 300),
+    machineAuthenticate: c.fn<MachineAuthenticate>('machineAuthenticate'),
+    clock: c.fn<() => number>('clock') ?? Date.now,
+    keyRefreshMs: c.number('keyRefreshInterval', KEY_REFRESH_MS, positive),
+  }
 }
 
 async function kontrolPlugin(app: FastifyInstance, o: KontrolOptions): Promise<void> {
-  const heartbeatSeconds = seconds(o.heartbeatInterval, 10, 'heartbeatInterval')
-  const graceSeconds = seconds(o.heartbeatGrace, 10, 'heartbeatGrace')
-  const sweepMs = seconds(o.sweepInterval, 1000, 'sweepInterval')
-  const slackSeconds = seconds(o.heartbeatSlack, Math.min(1, heartbeatSeconds / 4), 'heartbeatSlack')
-  const tokenTTL = seconds(o.tokenTTL, 48 * 3600, 'tokenTTL')
-  const tokenLeeway = seconds(o.tokenLeeway, 300, 'tokenLeeway')
-  const clock = o.clock ?? Date.now
+  const { heartbeatSeconds, slackSeconds, graceSeconds, sweepMs, tokenTTL, tokenLeeway, clock, machineAuthenticate, keyRefreshMs } = resolveKontrolOptions(o)
   let storageSpec = o.storage
   if (storageSpec === undefined) {
     // The default file sits in $KITE_HOME beside kite.key: that folder is private (0700), as writeKiteKey makes it.
@@ -109,7 +129,7 @@ async function kontrolPlugin(app: FastifyInstance, o: KontrolOptions): Promise<v
   // Pairs another Kontrol adds later (Go Kontrol restarted with new key files) are trusted too, as Go's Verify does.
   const keyRefresh = setInterval(() => {
     keys.refresh().then((added) => added.forEach(trust), (err: Error) => app.log.warn({ err: err.message }, 'kontrol: cannot re-read key pairs'))
-  }, seconds(o.keyRefreshInterval, KEY_REFRESH_MS, 'keyRefreshInterval'))
+  }, keyRefreshMs)
   keyRefresh.unref()
   app.addHook('onClose', async () => clearInterval(keyRefresh))
 
@@ -119,7 +139,7 @@ async function kontrolPlugin(app: FastifyInstance, o: KontrolOptions): Promise<v
   const tokens = new TokenIssuer({ issuer, kontrolURL: () => url, ttlMs: tokenTTL * 1000, leewayMs: tokenLeeway * 1000, clock, sign: (claims, opts) => jwt.sign(claims, opts) })
   const registry = new Registry(storage, { heartbeatSeconds, ttlMs: (heartbeatSeconds + graceSeconds) * 1000, overdueMs: (heartbeatSeconds + slackSeconds) * 1000, sweepMs, clock, log: app.log })
   const service = new KontrolService(storage, registry, keys, tokens)
-  addKontrolMethods(app.kite, service, { machineAuthenticate: o.machineAuthenticate })
+  addKontrolMethods(app.kite, service, { machineAuthenticate })
   await app.register(kontrolHttpRoutes, { service, registry, heartbeatSeconds })
 
   app.addHook('onListen', async () => {
