@@ -10,7 +10,7 @@ import { buildKontrol } from './kontrol.js'
  * (default SQLite in $KITE_HOME; a postgres:// URL for a cluster).
  */
 function port(name: string, fallback: number): number {
-  const value = Number(process.env[name] ?? fallback)
+  const value = Number(process.env[name] ?? (name === 'PORT' ? process.env.KITE_PORT : undefined) ?? fallback)
   if (!Number.isInteger(value) || value < 0 || value > 65535) {
     console.error(`${name} must be a port number, got ${process.env[name]}`)
     process.exit(2)
@@ -18,7 +18,7 @@ function port(name: string, fallback: number): number {
   return value
 }
 
-const host = process.env.HOST ?? '127.0.0.1'
+const host = process.env.HOST ?? process.env.KITE_IP ?? '127.0.0.1'
 const username = process.env.KITE_USERNAME ?? userInfo().username
 const kontrolApp = await buildKontrol({ username, storage: process.env.KONTROL_STORAGE })
 let mathApp: Awaited<ReturnType<typeof buildMathApp>> | null = null

@@ -34,7 +34,7 @@ export interface KiteConfig {
   port: number
   /** Timeout of calls to Kontrol and of the XHR first byte, ms. Default 15000. `KITE_TIMEOUT` (a Go duration such as `30s`). */
   timeoutMs: number
-  /** WebSocket handshake timeout, ms. Default 15000. `KITE_HANDSHAKE_TIMEOUT`. */
+  /** Handshake timeout, ms: kite-server's `handshakeTimeoutMs`. Default 10000. `KITE_HANDSHAKE_TIMEOUT`. */
   handshakeTimeoutMs: number
   /** How long a kite.key verification is remembered, ms. Default 300000. `KITE_VERIFY_TTL`. */
   verifyTTLMs: number
@@ -57,7 +57,7 @@ export const defaultConfig: Readonly<KiteConfig> = Object.freeze({
   ip: '0.0.0.0',
   port: 0,
   timeoutMs: 15000,
-  handshakeTimeoutMs: 15000,
+  handshakeTimeoutMs: 10000,
   verifyTTLMs: 5 * 60 * 1000,
   logLevel: 'info',
   home: '',
@@ -170,4 +170,29 @@ export async function loadConfig(o: LoadConfigOptions = {}): Promise<KiteConfig>
 
 function definedOnly<T extends object>(o: T): Partial<T> {
   return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>
+}
+
+/** What a plugin starts from: the configuration, what the environment set, and why kite.key could not be read (if so). */
+export interface PluginConfig {
+  config: KiteConfig
+  /** Only what `KITE_*` variables set. */
+  env: Partial<KiteConfig>
+  /** kite.key exists but could not be read or decoded; the config then has no kite.key values. */
+  kiteKeyError: Error | null
+}
+
+/**
+ * The one configuration path of the plugins: `loadConfig` (options >
+ * `KITE_*` > kite.key > defaults; options are applied by each plugin). A bad
+ * `KITE_*` value throws `KITE_ERR_CONFIG_INVALID`; a kite.key that cannot be
+ * read is reported in `kiteKeyError` so that plugins that do not need it still start.
+ */
+export async function pluginConfig(env: NodeJS.ProcessEnv = process.env): Promise<PluginConfig> {
+  const fromEnvironment = fromEnv(env)
+  try {
+    return { config: await loadConfig({ env }), env: fromEnvironment, kiteKeyError: null }
+  } catch (err) {
+    if (!(err instanceof Error) || !/^KITE_ERR_KITEKEY_/.test((err as { code?: string }).code ?? '')) throw err
+    return { config: await loadConfig({ env, readKiteKey: false }), env: fromEnvironment, kiteKeyError: err }
+  }
 }

@@ -1,8 +1,9 @@
 import fastifyJwt from '@fastify/jwt'
 import type { FastifyInstance } from 'fastify'
 import fp from 'fastify-plugin'
-import { decodeKiteKey, findKiteKey } from '../../lib/kitekey.js'
-import type { Authenticator } from '../../lib/methods/dispatch.js'
+import { decodeKiteKey } from '../../lib/kitekey.js'
+import { pluginConfig } from '../../lib/config.js'
+import type { AuthContext, AuthResult, Authenticator } from '../../lib/methods/dispatch.js'
 import { KiteAuthenticators, type JwtVerify } from './authenticators.js'
 import { resolveAuthOptions, type KiteAuthOptions } from './options.js'
 import { TrustedKeys, type TrustedKontrolKey } from './trusted-keys.js'
@@ -13,6 +14,11 @@ export interface KiteAuthDecorator {
   addTrustedKey(key: string | TrustedKontrolKey): void
   /** Registers an authenticator for an `authentication.type`. */
   addAuthenticator(type: string, fn: Authenticator): void
+  /**
+   * Checks credentials as a kite call would (e.g. Kontrol's HTTP `/register`):
+   * resolves with the authenticated username or rejects with the reason.
+   */
+  authenticate(ctx: AuthContext): Promise<AuthResult>
   /** Number of trusted Kontrol keys. */
   readonly trustedKeyCount: number
   /** Signature verifications done so far (each distinct credential is verified once, then cached). */
@@ -30,10 +36,14 @@ const JWT_NAMESPACE = 'kiteAuth'
 
 async function kiteAuthPlugin(app: FastifyInstance, options: KiteAuthOptions): Promise<void> {
   const o = resolveAuthOptions(options)
+  // kiteKeyTTL and the own kite.key: options > KITE_VERIFY_TTL / KITE_HOME > defaults (lib/config).
+  const { config, kiteKeyError } = await pluginConfig()
+  if (options?.kiteKeyTTL === undefined) o.kiteKeyTTLMs = config.verifyTTLMs
   const trusted = new TrustedKeys()
   for (const key of o.trustedKontrolKeys) trusted.add(key)
 
-  const ownKey = o.kiteKey === false ? null : o.kiteKey !== undefined ? o.kiteKey : (await findKiteKey())?.key ?? null
+  if (o.kiteKey === undefined && kiteKeyError !== null) throw kiteKeyError
+  const ownKey = o.kiteKey === false ? null : o.kiteKey !== undefined ? o.kiteKey : config.kiteKey !== '' ? config.kiteKey : null
   if (ownKey !== null) {
     const claims = decodeKiteKey(ownKey)
     if (claims.kontrolKey !== undefined) trusted.add({ publicKey: claims.kontrolKey, issuer: claims.iss })
@@ -68,6 +78,11 @@ async function kiteAuthPlugin(app: FastifyInstance, options: KiteAuthOptions): P
   app.decorate('kiteAuth', {
     addTrustedKey: (key: string | TrustedKontrolKey) => trusted.add(key),
     addAuthenticator: (type: string, fn: Authenticator) => app.kite.addAuthenticator(type, fn),
+    authenticate: async (ctx: AuthContext) => {
+      const fn = ctx.authentication.type === 'kiteKey' ? authenticators.kiteKey : ctx.authentication.type === 'token' ? authenticators.token : o.authenticators[ctx.authentication.type]
+      if (fn === undefined) throw new Error(`Unknown authentication type: ${ctx.authentication.type}`)
+      return fn(ctx)
+    },
     get trustedKeyCount() {
       return trusted.size
     },

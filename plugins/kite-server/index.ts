@@ -6,6 +6,7 @@ import { resolveServerOptions, type KiteServerOptions } from './options.js'
 import { kiteTransports } from './transports/routes.js'
 import { guardHandshakes } from './handshake.js'
 import { appValidatorCompiler, httpMirror } from './http-mirror.js'
+import { pluginConfig } from '../../lib/config.js'
 
 declare module 'fastify' {
   interface FastifyInstance<RawServer, RawRequest, RawReply, Logger, TypeProvider extends FastifyTypeProvider> {
@@ -15,8 +16,19 @@ declare module 'fastify' {
 }
 
 async function kiteServerPlugin(app: FastifyInstance, options: KiteServerOptions): Promise<void> {
-  const resolved = resolveServerOptions(options)
-  const kite = new Kite(resolved, app.log)
+  const { config, env, kiteKeyError } = await pluginConfig()
+  // Identity and handshake timeout: options > KITE_* > kite.key > defaults (lib/config).
+  const resolved = resolveServerOptions(options === null || typeof options !== 'object' ? options : {
+    ...options,
+    username: options.username ?? config.username,
+    environment: options.environment ?? config.environment,
+    region: options.region ?? config.region,
+    handshakeTimeoutMs: options.handshakeTimeoutMs ?? config.handshakeTimeoutMs,
+  })
+  // The kite's own child logger; KITE_LOG_LEVEL sets its level (and SIGUSR2 toggles debug, see logging).
+  const log = app.log.child({ plugin: 'kite-server' }, env.logLevel !== undefined ? { level: env.logLevel } : {})
+  if (kiteKeyError !== null) log.warn({ err: kiteKeyError.message }, 'kite.key ignored for the kite identity')
+  const kite = new Kite(resolved, log)
   app.decorate('kite', kite)
 
   // SockJS escapes the dnode JSON once more inside its frames; leave room for that.

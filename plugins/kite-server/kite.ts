@@ -40,6 +40,13 @@ export interface InjectOptions {
   timeout?: number
 }
 
+/** What kontrol-register provides to `app.kite.getKites`/`getToken`/`pool` (see `setFinder`). */
+export interface KiteFinderHook {
+  getKites(query: KontrolQuery): Promise<KiteClient[]>
+  getToken(query: KontrolQuery, force?: boolean): Promise<string>
+  pool(query: KontrolQuery, options?: KitePoolOptions): KitePool
+}
+
 /** How a transport hands a new peer to the kite. */
 export interface AcceptOptions {
   sink: ConnectionSink
@@ -105,12 +112,7 @@ export class Kite<TP extends FastifyTypeProvider = FastifyTypeProviderDefault> e
   readonly prefix: string
   /** True once `app.close()` has begun: new connections are turned away. */
   closing = false
-  /** Set by kontrol-register: finds kites through Kontrol. */
-  finder: {
-    getKites(query: KontrolQuery): Promise<KiteClient[]>
-    getToken(query: KontrolQuery, force?: boolean): Promise<string>
-    pool(query: KontrolQuery, options?: KitePoolOptions): KitePool
-  } | null = null
+  private finder: KiteFinderHook | null = null
   /** Rate limit of warnings caused by what peers send (one warn line per peer address per interval). */
   readonly warnings: RemoteWarnings
   /** @internal set by the plugin: adds the HTTP mirror route of a method */
@@ -243,6 +245,24 @@ export class Kite<TP extends FastifyTypeProvider = FastifyTypeProviderDefault> e
   /** All observers as one, or null when none is installed. */
   get observer(): KiteObserver | null {
     return this.observerValue
+  }
+
+  /**
+   * Sets the username this kite is registered and addressed under (kontrol-register
+   * sets its kite.key's `sub`, as Go's config does). Only before the server listens.
+   */
+  setUsername(username: string): this {
+    if (typeof username !== 'string' || username === '' || username.includes('/')) throw new TypeError('kite username must be non-empty and free of "/"')
+    if (this.connections.size > 0) throw new Error('the kite username cannot change while peers are connected')
+    this.identity.username = username
+    return this
+  }
+
+  /** Declares who answers `getKites`/`getToken` (kontrol-register does); once. */
+  setFinder(finder: KiteFinderHook): this {
+    if (this.finder !== null) throw new Error('getKites is already provided by another plugin')
+    this.finder = finder
+    return this
   }
 
   /**

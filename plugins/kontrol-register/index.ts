@@ -7,7 +7,8 @@ import type { KiteClient } from '../../lib/client/client.js'
 import type { KitePool, KitePoolOptions } from '../../lib/client/pool.js'
 import type { TransportName } from '../../lib/client/transports/transport.js'
 import { kiteError } from '../../lib/errors.js'
-import { decodeKiteKey, findKiteKey } from '../../lib/kitekey.js'
+import { decodeKiteKey } from '../../lib/kitekey.js'
+import { pluginConfig } from '../../lib/config.js'
 import type { KontrolQuery, RegisterResult } from '../../lib/protocol/kontrol.js'
 import { KiteFinder } from '../../lib/client/finder.js'
 import { HttpKontrolLink } from './http-link.js'
@@ -112,21 +113,24 @@ function checkRegisterOptions(o: KontrolRegisterOptions): { timeoutMs: number; r
 
 async function kontrolRegisterPlugin(app: FastifyInstance, o: KontrolRegisterOptions): Promise<void> {
   const checked = checkRegisterOptions(o)
-  const kiteKey = o.kiteKey ?? (await findKiteKey())?.key
+  // options > KITE_* > kite.key > defaults (lib/config): kiteKey, kontrolURL, timeout, transport.
+  const { config, env, kiteKeyError } = await pluginConfig()
+  if (o.kiteKey === undefined && kiteKeyError !== null) throw kiteKeyError
+  const kiteKey = o.kiteKey ?? (config.kiteKey !== '' ? config.kiteKey : undefined)
   if (kiteKey === undefined) throw kiteError('KITE_ERR_CONFIG_INVALID', 'kontrol-register needs a kite.key (option kiteKey, or $KITE_HOME/kite.key)')
   const claims = decodeKiteKey(kiteKey)
-  // An empty KITE_KONTROL_URL counts as unset.
-  const configured = o.kontrolURL ?? (process.env.KITE_KONTROL_URL === '' ? undefined : process.env.KITE_KONTROL_URL) ?? claims.kontrolURL
+  const configured = o.kontrolURL ?? env.kontrolURL ?? claims.kontrolURL
   const urls = (Array.isArray(configured) ? configured : [configured]).filter((u): u is string => typeof u === 'string' && u !== '')
   if (urls.length === 0) throw kiteError('KITE_ERR_CONFIG_INVALID', 'no kontrol URL given in config')
   for (const u of urls) checkOptions('kontrol-register', {}).url('kontrolURL', u, KONTROL_PROTOCOLS)
-  const timeoutMs = checked.timeoutMs
+  const timeoutMs = o.timeout === undefined ? config.timeoutMs : checked.timeoutMs
+  const transport = checked.transport ?? env.transport
   const log = app.log.child({ plugin: 'kontrol-register' }) as unknown as Logger
   // A kite's username is its kite.key's (as Go's config does): Kontrol registers
   // it under that name and issues tokens whose audience names it.
   if (app.kite.identity.username !== claims.sub) {
-    app.log.info({ from: app.kite.identity.username, to: claims.sub }, 'kontrol-register: kite username set from kite.key')
-    app.kite.identity.username = claims.sub
+    log.info({ from: app.kite.identity.username, to: claims.sub }, 'kite username set from kite.key')
+    app.kite.setUsername(claims.sub)
   }
   const identity = app.kite.identity
   // Without a proxy the URL registered is our own; behind one, the proxy's (empty until it answers).
@@ -134,7 +138,7 @@ async function kontrolRegisterPlugin(app: FastifyInstance, o: KontrolRegisterOpt
   let url = ''
   const proxyOptions = o.proxy === true ? {} : o.proxy === false || o.proxy === undefined ? null : o.proxy
   const registeredURL = (): string => (proxyOptions === null ? localURL : url)
-  const linkOptions = { urls, kiteKey, identity, backoff: o.backoff, timeoutMs, log, transport: checked.transport, observer: () => app.kite.observer }
+  const linkOptions = { urls, kiteKey, identity, backoff: o.backoff, timeoutMs, log, transport, observer: () => app.kite.observer }
   const link = checked.http ? new HttpKontrolLink(linkOptions, registeredURL) : new KontrolLink(linkOptions, registeredURL)
   let markConnected: () => void = () => {}
   const connected = new Promise<void>((resolve) => (markConnected = resolve))
@@ -228,7 +232,7 @@ async function kontrolRegisterPlugin(app: FastifyInstance, o: KontrolRegisterOpt
     await proxyLink?.close()
     await link.close()
   })
-  app.kite.finder = finder
+  app.kite.setFinder(finder)
   app.decorate('kontrolRegister', {
     ready,
     get registered() {

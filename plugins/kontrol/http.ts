@@ -26,10 +26,9 @@ export async function kontrolHttpRoutes(app: FastifyInstance, o: { service: Kont
     const { type, key } = auth as Record<string, unknown>
     if (type !== 'kiteKey') return refuse(reply, 400, `unexpected authentication type: ${String(type).slice(0, 32)}`)
     if (typeof key !== 'string' || key === '') return refuse(reply, 400, 'empty kite key')
-    const authenticator = app.kite.methods.authenticators.get('kiteKey')
     let username: string
     try {
-      username = (await authenticator!({ authentication: { type, key }, kite: identity, method: 'register', connection: null })).username
+      username = (await app.kiteAuth.authenticate({ authentication: { type, key }, kite: identity, method: 'register', connection: null })).username
     } catch (err) {
       return refuse(reply, 401, `kiteKey: ${(err as Error).message}`)
     }
