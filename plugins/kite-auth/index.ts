@@ -1,9 +1,9 @@
-import fastifyJwt from '@fastify/jwt'
 import type { FastifyInstance } from 'fastify'
 import fp from 'fastify-plugin'
 import { decodeKiteKey } from '../../lib/kitekey.js'
 import { pluginConfig } from '../../lib/config.js'
 import type { AuthContext, AuthResult, Authenticator } from '../../lib/methods/dispatch.js'
+import { privateJwt } from './private-jwt.js'
 import { KiteAuthenticators, type JwtVerify } from './authenticators.js'
 import { resolveAuthOptions, type KiteAuthOptions } from './options.js'
 import { TrustedKeys, type TrustedKontrolKey } from './trusted-keys.js'
@@ -54,12 +54,10 @@ async function kiteAuthPlugin(app: FastifyInstance, options: KiteAuthOptions): P
 
   // @fastify/jwt (fast-jwt) does the signature and time checks; the key is
   // always given per call, from the trusted set, with the algorithm pinned.
-  await app.register(fastifyJwt, {
-    namespace: JWT_NAMESPACE,
+  const jwt = (await privateJwt(app, JWT_NAMESPACE, {
     secret: { public: async () => Promise.reject(new Error('kite-auth passes the key on every verify')) },
     verify: { algorithms: ['RS256'] },
-  })
-  const jwt = (app.jwt as unknown as Record<string, { verify: JwtVerify }>)[JWT_NAMESPACE]!
+  })) as unknown as { verify: JwtVerify }
   const authenticators = new KiteAuthenticators({
     trusted,
     identity: app.kite.identity,

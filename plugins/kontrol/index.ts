@@ -1,4 +1,4 @@
-import fastifyJwt from '@fastify/jwt'
+import { privateJwt } from '../kite-auth/private-jwt.js'
 import type { FastifyInstance } from 'fastify'
 import fp from 'fastify-plugin'
 import { chmod, mkdir } from 'node:fs/promises'
@@ -133,8 +133,7 @@ async function kontrolPlugin(app: FastifyInstance, o: KontrolOptions): Promise<v
   keyRefresh.unref()
   app.addHook('onClose', async () => clearInterval(keyRefresh))
 
-  await app.register(fastifyJwt, { namespace: 'kontrol', secret: { private: keys.current.private, public: keys.current.public }, sign: { algorithm: 'RS256' } })
-  const jwt = (app.jwt as unknown as Record<string, { sign: JwtSign }>).kontrol!
+  const jwt = (await privateJwt(app, 'kontrol', { secret: { private: keys.current.private, public: keys.current.public }, sign: { algorithm: 'RS256' } })) as unknown as { sign: JwtSign }
   let url = o.kontrolURL ?? ''
   const tokens = new TokenIssuer({ issuer, kontrolURL: () => url, ttlMs: tokenTTL * 1000, leewayMs: tokenLeeway * 1000, clock, sign: (claims, opts) => jwt.sign(claims, opts) })
   const registry = new Registry(storage, { heartbeatSeconds, ttlMs: (heartbeatSeconds + graceSeconds) * 1000, overdueMs: (heartbeatSeconds + slackSeconds) * 1000, sweepMs, clock, log: app.log })
