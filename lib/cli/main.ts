@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 import { readFileSync } from 'node:fs'
 import { KiteError } from '../errors.js'
+import { setCliTls } from './util.js'
 import { EXIT, UsageError, type Command, type CommandContext } from './command.js'
 import { kontrolCommand } from './commands/kontrol.js'
 import { queryCommand } from './commands/query.js'
@@ -35,12 +36,31 @@ function help(out: (line: string) => void): void {
   out('usage: kite COMMAND [options]   (kite help COMMAND for details)\n')
   for (const c of commands) out(`  ${c.name.padEnd(12)}${c.summary}`)
   out('  --version   prints the version of fastify-kite')
-  out('\nEnvironment: KITE_HOME (default ~/.kite) holds kite.key; KITE_KONTROL_URL overrides its kontrolURL.')
+  out('\nOptions for every command: --ca FILE trusts that CA (PEM) for https:// kites and Kontrols.')
+  out('Environment: KITE_HOME (default ~/.kite) holds kite.key; KITE_KONTROL_URL overrides its kontrolURL.')
 }
 
 /** Runs one command line; resolves with the exit code. Errors are one line on stderr, never a stack. */
 export async function main(argv: string[], ctx: Omit<CommandContext, 'args'>): Promise<number> {
-  const [name, ...args] = argv
+  // `--ca FILE` (any command): trust this CA for https/wss kites and Kontrols.
+  const rest: string[] = []
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!
+    if (a === '--ca' || a.startsWith('--ca=')) {
+      const file = a === '--ca' ? argv[++i] : a.slice('--ca='.length)
+      if (file === undefined || file === '') {
+        ctx.err('kite: --ca needs a file (PEM CA certificate)')
+        return EXIT.usage
+      }
+      try {
+        setCliTls({ ca: readFileSync(file, 'utf8') })
+      } catch (err) {
+        ctx.err(`kite: cannot read --ca ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`)
+        return EXIT.failed
+      }
+    } else rest.push(a)
+  }
+  const [name, ...args] = rest
   if (name === undefined || name === 'help' || name === '--help' || name === '-h') {
     const c = commands.find((x) => x.name === args[0])
     if (c !== undefined) ctx.out(c.usage)

@@ -32,9 +32,15 @@ export async function requireKiteKey(env: NodeJS.ProcessEnv): Promise<{ key: str
   return { key: found.key, claims: decodeKiteKey(found.key) }
 }
 
+/** TLS settings from the global `--ca FILE` option, for every client the command makes. */
+let cliTls: KiteClientOptions['tls']
+export function setCliTls(tls: KiteClientOptions['tls']): void {
+  cliTls = tls
+}
+
 /** A connected client, closed by the caller. */
 export async function connect(url: string, options: KiteClientOptions): Promise<KiteClient> {
-  const client = new KiteClient(url, { connectTimeout: 10000, ...options, kite: { name: 'kite-cli', version: '1.0.0', ...options.kite } })
+  const client = new KiteClient(url, { connectTimeout: 10000, tls: cliTls, ...options, kite: { name: 'kite-cli', version: '1.0.0', ...options.kite } })
   try {
     await client.connect()
   } catch (err) {

@@ -16,7 +16,7 @@ import { Backoff, type BackoffOptions } from './backoff.js'
 import { resolveBackpressure, type BackpressureOptions } from '../connection/backpressure.js'
 import { RawWebSocketTransport, SockjsWebSocketTransport } from './transports/websocket.js'
 import { XhrPollingTransport } from './transports/xhr.js'
-import type { ClientTransport, TransportEvents, TransportName } from './transports/transport.js'
+import type { ClientTlsOptions, ClientTransport, TransportEvents, TransportName } from './transports/transport.js'
 import type { KontrolQuery } from '../protocol/kontrol.js'
 import { poolThroughKontrol } from './finder.js'
 import type { KitePool, KitePoolOptions } from './pool.js'
@@ -60,6 +60,8 @@ export interface KiteClientOptions {
    * `combineObservers`. Default none.
    */
   observer?: KiteObserver | null
+  /** TLS for https/wss kites, on every transport: `ca` (trust a private CA), `cert`/`key` (client certificate), `rejectUnauthorized`, `servername`. */
+  tls?: ClientTlsOptions
 }
 
 /** Events of a KiteClient. */
@@ -144,6 +146,12 @@ export class KiteClient extends EventEmitter<KiteClientEvents> {
     } catch (err) {
       c.fail('backoff', (err as Error).message)
     }
+    const tls = c.object('tls')
+    const pem = (v: unknown): boolean => typeof v === 'string' || (typeof Buffer !== 'undefined' && Buffer.isBuffer(v))
+    if (tls.ca !== undefined && !pem(tls.ca) && !(Array.isArray(tls.ca) && tls.ca.every(pem))) c.fail('tls.ca', 'must be PEM text, a Buffer, or an array of them')
+    for (const f of ['cert', 'key'] as const) if (tls[f] !== undefined && !pem(tls[f])) c.fail(`tls.${f}`, 'must be PEM text or a Buffer')
+    if (tls.rejectUnauthorized !== undefined && typeof tls.rejectUnauthorized !== 'boolean') c.fail('tls.rejectUnauthorized', 'must be true or false')
+    if (tls.servername !== undefined && typeof tls.servername !== 'string') c.fail('tls.servername', 'must be a string')
     const auth = c.raw('auth')
     if (auth !== undefined && auth !== null && (typeof auth !== 'object' || typeof (auth as KiteAuth).type !== 'string' || ((auth as KiteAuth).key !== undefined && typeof (auth as KiteAuth).key !== 'string'))) c.fail('auth', 'must be { type, key } with strings')
     this.authValue = options.auth === undefined || options.auth === null ? null : { type: options.auth.type, key: options.auth.key ?? '' }
@@ -203,9 +211,9 @@ export class KiteClient extends EventEmitter<KiteClientEvents> {
   }
 
   private makeTransport(kind: Exclude<TransportName, 'auto'>, events: TransportEvents): ClientTransport {
-    const opts = { maxPayload: this.limits.maxMessageBytes * 2 + 1024, idleTimeoutMs: this.options.idleTimeout ?? 60000, backpressure: this.backpressure }
+    const opts = { maxPayload: this.limits.maxMessageBytes * 2 + 1024, idleTimeoutMs: this.options.idleTimeout ?? 60000, backpressure: this.backpressure, tls: this.options.tls }
     if (kind === 'websocket') return new RawWebSocketTransport(this.url, events, opts)
-    if (kind === 'xhr-polling') return new XhrPollingTransport(this.url, events, this.backpressure)
+    if (kind === 'xhr-polling') return new XhrPollingTransport(this.url, events, this.backpressure, this.options.tls)
     return new SockjsWebSocketTransport(this.url, events, opts)
   }
 

@@ -1,3 +1,5 @@
+import { tlsFetch } from '../../lib/client/tls-fetch.js'
+import type { ClientTlsOptions } from '../../lib/client/transports/transport.js'
 import type { Logger } from 'pino'
 import type { BackoffOptions } from '../../lib/client/backoff.js'
 import type { KiteIdentity } from '../../lib/protocol/kite.js'
@@ -11,6 +13,8 @@ export interface HttpLinkOptions {
   backoff?: BackoffOptions
   timeoutMs: number
   log: Logger
+  /** TLS for https Kontrol URLs. */
+  tls?: ClientTlsOptions
 }
 
 /** Kontrol's HTTP base: its kite URL without a trailing `/kite` (spec §7.3). */
@@ -29,6 +33,14 @@ export class HttpKontrolLink extends LinkBase {
     registerURL: () => string,
   ) {
     super(o, registerURL)
+    this.http = tlsFetch(o.tls)
+  }
+
+  private readonly http: ReturnType<typeof tlsFetch>
+
+  override async close(): Promise<void> {
+    await super.close()
+    this.http.close()
   }
 
   start(): void {
@@ -42,7 +54,7 @@ export class HttpKontrolLink extends LinkBase {
   private async register(): Promise<void> {
     const base = httpBase(this.nextURL())
     try {
-      const res = await fetch(`${base}/register`, {
+      const res = await this.http.fetch(`${base}/register`, {
         method: 'POST',
         headers: { 'content-type': 'application/json' },
         body: JSON.stringify({ url: this.registerURL(), kite: this.o.identity, auth: { type: 'kiteKey', key: this.kiteKey } }),
@@ -64,7 +76,7 @@ export class HttpKontrolLink extends LinkBase {
 
   private async beat(base: string, intervalMs: number): Promise<void> {
     try {
-      const res = await fetch(`${base}/heartbeat?id=${encodeURIComponent(this.o.identity.id)}`, { signal: AbortSignal.timeout(this.o.timeoutMs) })
+      const res = await this.http.fetch(`${base}/heartbeat?id=${encodeURIComponent(this.o.identity.id)}`, { signal: AbortSignal.timeout(this.o.timeoutMs) })
       const text = (await res.text()).slice(0, 16).trim()
       if (text === 'registeragain') {
         this.emit('lost', 'kontrol asked to register again')

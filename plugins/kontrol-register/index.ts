@@ -1,5 +1,7 @@
 import type { FastifyInstance } from 'fastify'
 import fp from 'fastify-plugin'
+import { registerURL } from '../kite-server/url.js'
+import type { ClientTlsOptions } from '../../lib/client/transports/transport.js'
 import type { Logger } from 'pino'
 import { Backoff, type BackoffOptions } from '../../lib/client/backoff.js'
 import { checkOptions, type OptionChecker } from '../../lib/options.js'
@@ -47,6 +49,15 @@ export interface KontrolRegisterOptions {
   renewBefore?: number
   /** Register through a reverse or tunnel proxy: Kontrol then knows this kite by the proxy's public URL. */
   proxy?: KontrolRegisterProxyOptions | boolean
+  /**
+   * Which address of this kite is registered when `url` is not given (Go's
+   * `RegisterURL(local)`): `local`, the address the server listens on (0.0.0.0
+   * becomes 127.0.0.1), or `public`, this machine's first non-internal IPv4
+   * address. The scheme is https:// when the server is served over TLS. Default `local`.
+   */
+  registerURL?: 'local' | 'public'
+  /** TLS for https/wss Kontrol URLs (and the clients getKites hands out): `ca`, `cert`, `key`, `rejectUnauthorized`. */
+  tls?: ClientTlsOptions
 }
 
 /** `app.kontrolRegister`. */
@@ -102,6 +113,8 @@ function checkRegisterOptions(o: KontrolRegisterOptions): { timeoutMs: number; r
   } catch (err) {
     c.fail('backoff', (err as Error).message)
   }
+  c.oneOf('registerURL', ['local', 'public'] as const, 'local')
+  c.object('tls')
   const transport = c.raw('transport') === undefined ? undefined : c.oneOf('transport', ['sockjs', 'websocket', 'xhr-polling', 'auto'] as const, 'sockjs')
   return {
     timeoutMs: c.number('timeout', 15000, { min: 1 }),
@@ -138,7 +151,7 @@ async function kontrolRegisterPlugin(app: FastifyInstance, o: KontrolRegisterOpt
   let url = ''
   const proxyOptions = o.proxy === true ? {} : o.proxy === false || o.proxy === undefined ? null : o.proxy
   const registeredURL = (): string => (proxyOptions === null ? localURL : url)
-  const linkOptions = { urls, kiteKey, identity, backoff: o.backoff, timeoutMs, log, transport, observer: () => app.kite.observer }
+  const linkOptions = { urls, kiteKey, identity, backoff: o.backoff, timeoutMs, log, transport, tls: o.tls, observer: () => app.kite.observer }
   const link = checked.http ? new HttpKontrolLink(linkOptions, registeredURL) : new KontrolLink(linkOptions, registeredURL)
   let markConnected: () => void = () => {}
   const connected = new Promise<void>((resolve) => (markConnected = resolve))
@@ -170,7 +183,7 @@ async function kontrolRegisterPlugin(app: FastifyInstance, o: KontrolRegisterOpt
     // Each connection to Kontrol is a new client: watches last as long as it does.
     session: () => (link instanceof KontrolLink ? link.client : null),
   }
-  const finder = new KiteFinder(caller, { renewBeforeMs: checked.renewBeforeMs, retryMs: 10000, log, client: { kite: identity, logger: log }, observer: () => app.kite.observer })
+  const finder = new KiteFinder(caller, { renewBeforeMs: checked.renewBeforeMs, retryMs: 10000, log, client: { kite: identity, logger: log, tls: o.tls }, observer: () => app.kite.observer })
 
   let proxyLink: ProxyLink | null = null
   let proxyReady: Promise<string> | null = null
@@ -218,14 +231,7 @@ async function kontrolRegisterPlugin(app: FastifyInstance, o: KontrolRegisterOpt
   app.addHook('onListen', async () => {
     if (tunnelOnly) return
     if (typeof o.url === 'function') localURL = o.url()
-    if (localURL === '') {
-      const address = app.server.address()
-      if (address !== null && typeof address === 'object') {
-        const host = address.address === '0.0.0.0' || address.address === '::' ? '127.0.0.1' : address.family === 'IPv6' ? `[${address.address}]` : address.address
-        const scheme = app.initialConfig.https !== undefined && app.initialConfig.https !== false ? 'https' : 'http'
-        localURL = `${scheme}://${host}:${address.port}${app.kite.prefix}`
-      }
-    }
+    if (localURL === '') localURL = registerURL(app, o.registerURL ?? 'local')
     startLinks()
   })
   app.addHook('preClose', async () => {

@@ -2,7 +2,7 @@ import type { Logger } from 'pino'
 import type { BackoffOptions } from '../../lib/client/backoff.js'
 import { LinkBase } from './link-base.js'
 import { KiteClient } from '../../lib/client/client.js'
-import type { TransportName } from '../../lib/client/transports/transport.js'
+import type { ClientTlsOptions, TransportName } from '../../lib/client/transports/transport.js'
 import type { KiteIdentity } from '../../lib/protocol/kite.js'
 import type { RegisterResult } from '../../lib/protocol/kontrol.js'
 import type { KiteObserver } from '../../lib/observe/observer.js'
@@ -13,6 +13,8 @@ export interface LinkOptions {
   kiteKey: string
   identity: KiteIdentity
   transport?: TransportName
+  /** TLS for https/wss Kontrol URLs. */
+  tls?: ClientTlsOptions
   backoff?: BackoffOptions
   timeoutMs: number
   log: Logger
@@ -50,6 +52,7 @@ export class KontrolLink extends LinkBase {
     const url = this.nextURL()
     const client = new KiteClient(url, {
       transport: this.o.transport,
+      tls: this.o.tls,
       auth: { type: 'kiteKey', key: this.kiteKey },
       kite: this.o.identity,
       timeout: this.o.timeoutMs,

@@ -1,3 +1,4 @@
+import { registerURL } from '../kite-server/url.js'
 import { privateJwt } from '../kite-auth/private-jwt.js'
 import type { FastifyInstance } from 'fastify'
 import fp from 'fastify-plugin'
@@ -143,11 +144,8 @@ async function kontrolPlugin(app: FastifyInstance, o: KontrolOptions): Promise<v
 
   app.addHook('onListen', async () => {
     if (url !== '') return
-    const address = app.server.address()
-    if (address !== null && typeof address === 'object') {
-      const host = address.family === 'IPv6' ? `[${address.address}]` : address.address
-      url = `http://${host === '0.0.0.0' || host === '[::]' ? '127.0.0.1' : host}:${address.port}${app.kite.prefix}`
-    }
+    // Kontrol's own URL, as kontrol-register computes a kite's (https:// when served over TLS).
+    url = registerURL(app, 'local')
   })
   app.addHook('onReady', async () => registry.start())
   app.addHook('onClose', async () => registry.stop())

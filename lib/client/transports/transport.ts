@@ -25,7 +25,23 @@ export interface ClientTransport {
   close(): void
 }
 
+/** TLS settings of https:// and wss:// kites (the server's CA, a client certificate). */
+export interface ClientTlsOptions {
+  /** CA certificate(s) (PEM) to trust instead of the system ones. */
+  ca?: string | Buffer | Array<string | Buffer>
+  /** Client certificate (PEM), for servers that ask for one. */
+  cert?: string | Buffer
+  /** The client certificate's private key (PEM). */
+  key?: string | Buffer
+  /** Refuse servers whose certificate does not verify. Default true. */
+  rejectUnauthorized?: boolean
+  /** Server name for SNI and the certificate check, when it differs from the URL's host. */
+  servername?: string
+}
+
 export interface TransportOptions {
+  /** TLS settings for https/wss URLs. */
+  tls?: ClientTlsOptions
   /** Most bytes accepted in one WebSocket message. */
   maxPayload: number
   /** A WebSocket that brings nothing (no frame, no pong) for this long is taken as dead; 0 never. */

@@ -51,7 +51,7 @@ abstract class WebSocketTransport implements ClientTransport {
    */
   open(signal: AbortSignal): Promise<void> {
     return new Promise((resolve, reject) => {
-      const ws = new WebSocket(this.target(), { headers: { Origin: `${this.url.protocol}//${this.url.host}` }, maxPayload: this.options.maxPayload, handshakeTimeout: 15000, skipUTF8Validation: true, perMessageDeflate: false })
+      const ws = new WebSocket(this.target(), { ...this.options.tls, headers: { Origin: `${this.url.protocol}//${this.url.host}` }, maxPayload: this.options.maxPayload, handshakeTimeout: 15000, skipUTF8Validation: true, perMessageDeflate: false })
       this.ws = ws
       let settled = false
       const ready = (err?: Error): void => {

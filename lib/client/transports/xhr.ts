@@ -1,4 +1,5 @@
-import { joinPath, sockjsSessionPath, type ClientTransport, type TransportEvents } from './transport.js'
+import { tlsFetch } from '../tls-fetch.js'
+import { joinPath, sockjsSessionPath, type ClientTlsOptions, type ClientTransport, type TransportEvents } from './transport.js'
 import { parseServerFrame } from './sockjs-frames.js'
 import { WriteGate, type BackpressureOptions } from '../../connection/backpressure.js'
 
@@ -24,12 +25,16 @@ export class XhrPollingTransport implements ClientTransport {
   private sending = false
   private readonly gate: WriteGate
   private resumePolling: (() => void) | null = null
+  private readonly http: ReturnType<typeof tlsFetch>
 
   constructor(
     url: URL,
     private readonly events: TransportEvents,
     backpressure: BackpressureOptions,
+    tls?: ClientTlsOptions,
   ) {
+    // fetch with its own connection pool when TLS settings are given (undici Agent, as Node's fetch).
+    this.http = tlsFetch(tls)
     this.gate = new WriteGate(backpressure, {
       queued: () => this.outboxChars,
       pause: () => {},
@@ -47,7 +52,14 @@ export class XhrPollingTransport implements ClientTransport {
   }
 
   private async post(path: string, body: string, signal: AbortSignal): Promise<Response> {
-    return fetch(`${this.base}/${path}${this.search}`, { method: 'POST', body, headers: { 'Content-Type': 'text/plain' }, signal })
+    try {
+      return await this.http.fetch(`${this.base}/${path}${this.search}`, { method: 'POST', body, headers: { 'Content-Type': 'text/plain' }, signal })
+    } catch (err) {
+      // fetch says only "fetch failed"; the reason (refused, a certificate that does not verify…) is its cause.
+      const cause = (err as { cause?: unknown }).cause
+      if ((err as Error).name === 'TypeError' && cause instanceof Error) throw new Error(`fetch failed: ${cause.message}`, { cause })
+      throw err
+    }
   }
 
   async open(signal: AbortSignal): Promise<void> {
@@ -138,6 +150,7 @@ export class XhrPollingTransport implements ClientTransport {
     this.outboxChars = 0
     this.resumePolling?.()
     this.resumePolling = null
+    this.http.close()
   }
 
   close(): void {
