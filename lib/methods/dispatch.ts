@@ -205,6 +205,8 @@ export class MethodTable extends HandlerLists implements CallHandler {
       return
     }
     const req = new KiteRequest(method.name, envelope.withArgs, caller, envelope.authentication, conn)
+    // The call log (one info line per call, as Fastify's request log): only when info is on.
+    if ((conn.log as { levelVal?: number }).levelVal! <= 30) req.startedAt = performance.now()
     let outcome: unknown
     try {
       outcome = obs === null ? this.run(method, req) : obs.run(() => this.run(method, req))
@@ -215,7 +217,7 @@ export class MethodTable extends HandlerLists implements CallHandler {
     }
     if (isThenable(outcome)) void this.track(conn, call, req, Promise.resolve(outcome), obs)
     else {
-      this.reply(conn, call, null, outcome, '')
+      this.reply(conn, call, null, outcome, '', req)
       if (obs !== null) obs.end(null)
     }
   }
@@ -273,7 +275,7 @@ export class MethodTable extends HandlerLists implements CallHandler {
     try {
       const result = await work
       if (this.active.delete(req)) {
-        this.reply(conn, call, null, result, '')
+        this.reply(conn, call, null, result, '', req)
         if (obs !== null) obs.end(null)
       } else if (obs !== null) obs.end(kiteError('KITE_ERR_SERVER_CLOSING'))
     } catch (err) {
@@ -400,8 +402,9 @@ export class MethodTable extends HandlerLists implements CallHandler {
     return main
   }
 
-  private reply(conn: KiteConnection, call: IncomingCall, error: unknown, result: unknown, requestId: string): void {
+  private reply(conn: KiteConnection, call: IncomingCall, error: unknown, result: unknown, requestId: string, req?: KiteRequest): void {
     if (error === null) conn.successCount++
+    if (req !== undefined && req.startedAt !== 0) logCall(req, error)
     if (call.responseId === null) return
     conn.respond(call.responseId, error, result, requestId)
   }
@@ -409,7 +412,7 @@ export class MethodTable extends HandlerLists implements CallHandler {
   /** Answers a failed call; a connection failing authentication too often is closed after the answer. */
   private fail(conn: KiteConnection, call: IncomingCall, req: KiteRequest, err: unknown): void {
     this.logFailure(req, err)
-    this.reply(conn, call, err, null, req.id)
+    this.reply(conn, call, err, null, req.id, req)
     if (!(err instanceof KiteError) || err.type !== 'authenticationError' || this.maxAuthFailures === 0) return
     const now = this.clock()
     if (now - conn.authWindowStart >= this.authFailureWindowMs) {
@@ -426,6 +429,13 @@ export class MethodTable extends HandlerLists implements CallHandler {
     else if (err.type === 'authenticationError') req.connection.warnRemote({ method: req.method, reason: err.message }, 'authentication failed')
     else req.log.debug({ type: err.type, message: err.message }, 'call failed')
   }
+}
+
+/** One info line per answered call: method, caller, duration and outcome (`ok` or the error type), with the request id. */
+function logCall(req: KiteRequest, error: unknown): void {
+  const ms = Math.round((performance.now() - req.startedAt) * 1000) / 1000
+  const outcome = error === null ? 'ok' : error instanceof KiteError ? error.type : 'genericError'
+  req.connection.log.info({ reqId: req.id, method: req.method, caller: req.username, callerKite: req.kite.name, responseTime: ms, outcome }, 'kite call')
 }
 
 function asError(err: unknown): Error {

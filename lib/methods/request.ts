@@ -17,6 +17,8 @@ export class KiteRequest<Args = unknown[]> {
   context: Record<string, unknown> = {}
   /** The caller's username: the authenticated one, or the claimed one for unauthenticated methods. */
   username: string
+  /** performance.now() when the call arrived, when the call log is on (0 otherwise). */
+  startedAt = 0
   private idValue: string | null = null
   private logValue: Logger | null = null
 

@@ -26,7 +26,7 @@ async function kiteServerPlugin(app: FastifyInstance, options: KiteServerOptions
     handshakeTimeoutMs: options.handshakeTimeoutMs ?? config.handshakeTimeoutMs,
   })
   // The kite's own child logger; KITE_LOG_LEVEL sets its level (and SIGUSR2 toggles debug, see logging).
-  const log = app.log.child({ plugin: 'kite-server' }, env.logLevel !== undefined ? { level: env.logLevel } : {})
+  const log = app.log.child({ plugin: 'kite-server', kite: resolved.identity.name }, env.logLevel !== undefined ? { level: env.logLevel } : {})
   if (kiteKeyError !== null) log.warn({ err: kiteKeyError.message }, 'kite.key ignored for the kite identity')
   const kite = new Kite(resolved, log)
   app.decorate('kite', kite)
@@ -66,6 +66,16 @@ async function kiteServerPlugin(app: FastifyInstance, options: KiteServerOptions
   app.addHook('onReady', async () => {
     kite.methods.useValidatorCompiler(appValidatorCompiler(app))
   })
+  // SIGUSR2 toggles debug logging of this kite (Go's SetupSignalHandler), connections included.
+  const configuredLevel = log.level
+  const toggleDebug = (): void => {
+    const next = log.level === 'debug' ? (configuredLevel === 'debug' ? 'info' : configuredLevel) : 'debug'
+    log.level = next
+    for (const conn of kite.connections) conn.log.level = next
+    log.info({ logLevel: next }, 'SIGUSR2: log level changed')
+  }
+  process.on('SIGUSR2', toggleDebug)
+  app.addHook('onClose', async () => void process.off('SIGUSR2', toggleDebug))
   app.log.debug({ kite: kite.toString(), prefix: resolved.prefix }, 'kite ready')
 }
 

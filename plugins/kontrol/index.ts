@@ -118,10 +118,11 @@ async function kontrolPlugin(app: FastifyInstance, o: KontrolOptions): Promise<v
   }
   const storage = await openStorage(storageSpec)
   app.addHook('onClose', async () => storage.close())
+  const log = app.log.child({ plugin: 'kontrol' })
   const keys = await KontrolKeys.load(
     storage,
     o.keyPair ?? { publicKeyFile: process.env.KONTROL_PUBLICKEYFILE, privateKeyFile: process.env.KONTROL_PRIVATEKEYFILE },
-    app.log,
+    log,
   )
   // Kontrol trusts every pair it ever had (retired ones too), so kite.keys of a retired pair can register and be renewed.
   const issuer = app.kite.identity.username
@@ -137,7 +138,7 @@ async function kontrolPlugin(app: FastifyInstance, o: KontrolOptions): Promise<v
   const jwt = (await privateJwt(app, 'kontrol', { secret: { private: keys.current.private, public: keys.current.public }, sign: { algorithm: 'RS256' } })) as unknown as { sign: JwtSign }
   let url = o.kontrolURL ?? ''
   const tokens = new TokenIssuer({ issuer, kontrolURL: () => url, ttlMs: tokenTTL * 1000, leewayMs: tokenLeeway * 1000, clock, sign: (claims, opts) => jwt.sign(claims, opts) })
-  const registry = new Registry(storage, { heartbeatSeconds, ttlMs: (heartbeatSeconds + graceSeconds) * 1000, overdueMs: (heartbeatSeconds + slackSeconds) * 1000, sweepMs, clock, log: app.log })
+  const registry = new Registry(storage, { heartbeatSeconds, ttlMs: (heartbeatSeconds + graceSeconds) * 1000, overdueMs: (heartbeatSeconds + slackSeconds) * 1000, sweepMs, clock, log })
   const service = new KontrolService(storage, registry, keys, tokens)
   addKontrolMethods(app.kite, service, { machineAuthenticate })
   await app.register(kontrolHttpRoutes, { service, registry, heartbeatSeconds })
