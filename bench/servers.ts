@@ -1,3 +1,4 @@
+import { createWriteStream } from 'node:fs'
 import { parentPort } from 'node:worker_threads'
 import Fastify from 'fastify'
 import { WebSocketServer } from 'ws'
@@ -28,7 +29,8 @@ bare.on('connection', (ws) => {
 })
 await new Promise((r) => bare.once('listening', r))
 
-const app = Fastify({ logger: false })
+// BENCH_LOG=info: the kite logs as a production app would (pino at info to /dev/null), one call line per call.
+const app = process.env.BENCH_LOG === undefined ? Fastify({ logger: false }) : Fastify({ logger: { level: process.env.BENCH_LOG, stream: createWriteStream('/dev/null') } })
 await app.register(kiteServer, { name: 'math', version: '1.0.0' })
 app.kite.handle('square', (req) => (req.args[0] as number) ** 2).disableAuthentication()
 await app.register(kiteAuth, { trustedKontrolKeys: [publicKey], kiteKey: false })

@@ -34,7 +34,14 @@ try {
   await kontrolApp.listen({ port: port('KONTROL_PORT', 4000), host })
   // This machine's kite.key comes from the embedded Kontrol when there is none yet,
   // so that `kite query` and `kite tell` work at once.
-  if ((await findKiteKey()) === null) await writeKiteKey(kontrolApp.kontrol.service.issueKiteKey(username), kiteKeyPath())
+  const kept = await findKiteKey()
+  if (kept === null) await writeKiteKey(kontrolApp.kontrol.service.issueKiteKey(username), kiteKeyPath())
+  else if (kept.claims.kontrolURL !== undefined && kept.claims.kontrolURL !== kontrolApp.kontrol.url) {
+    kontrolApp.log.warn(
+      { kiteKey: kept.path, keyKontrol: kept.claims.kontrolURL, embeddedKontrol: kontrolApp.kontrol.url },
+      `the kept kite.key names the Kontrol at ${kept.claims.kontrolURL}, not the embedded one at ${kontrolApp.kontrol.url}; the kite command will look there. Refresh it: npx kite register --kontrol ${kontrolApp.kontrol.url}`,
+    )
+  }
   mathApp = await buildMathApp({ kontrol: { url: kontrolApp.kontrol.url, kiteKey: kontrolApp.kontrol.service.issueKiteKey(username) } })
   const address = await mathApp.listen({ port: port('PORT', 3636), host })
   await mathApp.kontrolRegister.ready

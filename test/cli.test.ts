@@ -145,3 +145,26 @@ t.test('showkey --verify says plainly why a kite.key fails', async (t) => {
   t.equal(forged.code, 1)
   t.match(JSON.parse(forged.stdout), { valid: false, problem: /signature does not match/ })
 })
+
+t.test('a kite.key whose Kontrol moved: showkey --verify says so, kite register refreshes it', async (t) => {
+  const home = join(t.testdir(), 'moved')
+  const first = await start(t, ['kontrol', '--port', '0', '--json', '--username', 'operator', '--registration', 'none'], { KITE_HOME: home })
+  const urlA = (JSON.parse(first.line) as { url: string }).url
+  first.child.kill('SIGKILL')
+  await new Promise((r) => first.child.once('exit', r))
+  const second = await start(t, ['kontrol', '--port', '0', '--json', '--username', 'operator', '--registration', 'none'], { KITE_HOME: home })
+  const urlB = (JSON.parse(second.line) as { url: string }).url
+  t.not(urlA, urlB)
+
+  const moved = await kite(['showkey', '--verify'], home)
+  t.equal(moved.code, 1)
+  t.match(moved.stderr, `kite.key could not be checked: Kontrol at ${urlA} does not answer; the key's signature is valid`)
+  t.notMatch(moved.stderr, /is not valid/)
+  t.match(moved.stderr, `kite register --kontrol NEW_URL`)
+
+  const refreshed = await kite(['register', '--kontrol', urlB], home)
+  t.equal(refreshed.code, 0, refreshed.stderr)
+  const ok = await kite(['showkey', '--verify', '--json'], home)
+  t.equal(ok.code, 0, ok.stderr)
+  t.match(JSON.parse(ok.stdout), { valid: true, claims: { sub: 'operator', kontrolURL: urlB } }, 'the fresh kite.key names the Kontrol where it is now (a renewal: registration is closed to new users)')
+})

@@ -89,4 +89,22 @@ t.test('the README\'s trace across two kites runs and prints one trace', async (
     '      kite square SERVER trace T (caller: front)',
   ])
   t.equal(new Set(lines.slice(1).map((l) => /trace ([0-9a-f]{32})/.exec(l)![1])).size, 1, 'one trace id throughout')
+t.test('npm start warns when the kept kite.key names a Kontrol other than the embedded one', async (t) => {
+  const server = fileURLToPath(new URL('../dist/example-app/server.js', import.meta.url))
+  const home = t.testdir()
+  const { makeKontrol } = await import('./helpers/tokens.js')
+  const { writeKiteKey } = await import('../lib/kitekey.js')
+  await writeKiteKey(makeKontrol('demo').kiteKey('demo', { kontrolURL: 'http://127.0.0.1:4999/kite' }), `${home}/kite.key`)
+  const child = spawn(process.execPath, [server], { env: { ...process.env, PORT: '0', KONTROL_PORT: '0', HOST: '127.0.0.1', KITE_HOME: home, KITE_USERNAME: 'demo' }, stdio: ['ignore', 'pipe', 'pipe'] })
+  t.teardown(() => child.kill('SIGKILL'))
+  const line = await new Promise<Record<string, unknown>>((resolve, reject) => {
+    let out = ''
+    child.stdout.on('data', (d: Buffer) => {
+      out += d.toString()
+      const found = out.split('\n').find((l) => l.includes('the kept kite.key names the Kontrol'))
+      if (found !== undefined) resolve(JSON.parse(found) as Record<string, unknown>)
+    })
+    child.once('exit', () => reject(new Error(`exited early: ${out}`)))
+  })
+  t.match(line, { level: 40, keyKontrol: 'http://127.0.0.1:4999/kite', embeddedKontrol: /^http:\/\/127\.0\.0\.1:\d+\/kite$/, msg: /Refresh it: npx kite register --kontrol http:\/\/127\.0\.0\.1:\d+\/kite/ })
 })

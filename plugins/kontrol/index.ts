@@ -140,7 +140,7 @@ async function kontrolPlugin(app: FastifyInstance, o: KontrolOptions): Promise<v
   const tokens = new TokenIssuer({ issuer, kontrolURL: () => url, ttlMs: tokenTTL * 1000, leewayMs: tokenLeeway * 1000, clock, sign: (claims, opts) => jwt.sign(claims, opts) })
   const registry = new Registry(storage, { heartbeatSeconds, ttlMs: (heartbeatSeconds + graceSeconds) * 1000, overdueMs: (heartbeatSeconds + slackSeconds) * 1000, sweepMs, clock, log })
   const service = new KontrolService(storage, registry, keys, tokens)
-  addKontrolMethods(app.kite, service, { machineAuthenticate })
+  addKontrolMethods(app.kite, service, { machineAuthenticate, authenticate: (ctx) => app.kiteAuth.authenticate(ctx) })
   await app.register(kontrolHttpRoutes, { service, registry, heartbeatSeconds })
 
   app.addHook('onListen', async () => {

@@ -1,3 +1,4 @@
+import type { Authenticator } from '../../lib/methods/dispatch.js'
 import { kiteError } from '../../lib/errors.js'
 import type { Kite } from '../kite-server/kite.js'
 import type { KiteRequest } from '../../lib/methods/request.js'
@@ -24,7 +25,7 @@ function firstArg(req: KiteRequest): Record<string, unknown> {
 export const MAX_WATCHES_PER_CONNECTION = 100
 
 /** Kontrol's kite methods (spec §7.2): register, getKites, getToken, getKey, and registerMachine when allowed. */
-export function addKontrolMethods(kite: Kite, service: KontrolService, o: { machineAuthenticate?: MachineAuthenticate }): void {
+export function addKontrolMethods(kite: Kite, service: KontrolService, o: { machineAuthenticate?: MachineAuthenticate; authenticate?: Authenticator }): void {
   const watchers = new WeakMap<object, number>()
   kite.handle('register', async (req) => {
     const kiteKey = requireType(req, 'kiteKey')
@@ -60,21 +61,31 @@ export function addKontrolMethods(kite: Kite, service: KontrolService, o: { mach
   kite.handle('getKey', async (req) => service.publicKey(requireType(req, 'kiteKey')))
 
   const machineAuthenticate = o.machineAuthenticate
-  if (machineAuthenticate !== undefined) {
-    // The username is only claimed here, so this exists only with a deployment's own check.
-    kite
-      .handle('registerMachine', async (req) => {
-        const authType = firstArg(req).authType
-        if (typeof authType !== 'string') throw kiteError('KITE_ERR_KONTROL_INVALID', 'authType must be a string')
+  kite
+    .handle('registerMachine', async (req) => {
+      // A renewal: a caller holding a valid kite.key gets a fresh one for its own username
+      // (e.g. after Kontrol moved: the new key names Kontrol's current URL).
+      if (req.authentication?.type === 'kiteKey' && o.authenticate !== undefined) {
+        let username: string
         try {
-          await machineAuthenticate(authType, req)
+          username = (await o.authenticate({ authentication: req.authentication, kite: req.kite, method: 'registerMachine', connection: req.connection })).username
         } catch (err) {
           throw kiteError('KITE_ERR_KONTROL_INVALID', `cannot authenticate user: ${(err as Error).message}`)
         }
-        const username = req.kite.username
-        if (username === '') throw kiteError('KITE_ERR_KONTROL_INVALID', 'no username')
         return service.issueKiteKey(username)
-      })
-      .disableAuthentication()
-  }
+      }
+      // The username is only claimed here, so this needs a deployment's own check.
+      if (machineAuthenticate === undefined) throw kiteError('KITE_ERR_KONTROL_INVALID', 'registerMachine needs a valid kite.key here (this Kontrol gives new users no kite.key)')
+      const authType = firstArg(req).authType
+      if (typeof authType !== 'string') throw kiteError('KITE_ERR_KONTROL_INVALID', 'authType must be a string')
+      try {
+        await machineAuthenticate(authType, req)
+      } catch (err) {
+        throw kiteError('KITE_ERR_KONTROL_INVALID', `cannot authenticate user: ${(err as Error).message}`)
+      }
+      const username = req.kite.username
+      if (username === '') throw kiteError('KITE_ERR_KONTROL_INVALID', 'no username')
+      return service.issueKiteKey(username)
+    })
+    .disableAuthentication()
 }

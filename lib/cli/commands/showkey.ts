@@ -17,6 +17,9 @@ function selfConsistent(key: string, claims: KiteKeyClaims): boolean {
   }
 }
 
+/** Marks a problem that is not the key's fault. */
+const UNREACHABLE = '\u0000'
+
 /** Asks the kite.key's Kontrol whether it accepts it; returns null when it does, else why not. */
 async function checkWithKontrol(key: string, claims: KiteKeyClaims): Promise<string | null> {
   if (claims.kontrolURL === undefined || claims.kontrolURL === '') return 'the kite.key names no kontrolURL'
@@ -24,7 +27,7 @@ async function checkWithKontrol(key: string, claims: KiteKeyClaims): Promise<str
   try {
     client = await connect(claims.kontrolURL, { auth: { type: 'kiteKey', key }, kite: { username: claims.sub }, timeout: 10000 })
   } catch (err) {
-    return `cannot reach kontrol at ${claims.kontrolURL}: ${(err as Error).message}`
+    return `${UNREACHABLE}Kontrol at ${claims.kontrolURL} does not answer; the key's signature is valid (${(err as Error).message}). If Kontrol moved, run "kite register --kontrol NEW_URL" to refresh the kite.key`
   }
   try {
     const current = await client.tell('getKey')
@@ -54,10 +57,14 @@ the key it names and asks its Kontrol whether it accepts it; says why when it do
       problem = selfConsistent(key, claims) ? await checkWithKontrol(key, claims) : 'its signature does not match the kontrolKey it names (the file is corrupt or forged)'
     }
     if (values.json === true) {
-      out(JSON.stringify(values.verify === true ? { claims, valid: problem === null, problem } : { claims }))
+      out(JSON.stringify(values.verify === true ? { claims, valid: problem === null, kontrolUnreachable: problem?.startsWith(UNREACHABLE) === true, problem: problem?.replace(UNREACHABLE, '') ?? null } : { claims }))
     } else {
       for (const name of ORDER) if (claims[name] !== undefined) out(`${name.padEnd(15)}${String(claims[name])}`)
       if (values.verify === true && problem === null) out('kite.key is valid and accepted by its kontrol')
+    }
+    if (problem !== null && problem.startsWith(UNREACHABLE)) {
+      err(`kite.key could not be checked: ${problem.slice(1)}`)
+      return EXIT.failed
     }
     if (problem !== null) {
       err(`kite.key is not valid: ${problem}`)
