@@ -89,6 +89,8 @@ t.test('the README\'s trace across two kites runs and prints one trace', async (
     '      kite square SERVER trace T (caller: front)',
   ])
   t.equal(new Set(lines.slice(1).map((l) => /trace ([0-9a-f]{32})/.exec(l)![1])).size, 1, 'one trace id throughout')
+})
+
 t.test('npm start warns when the kept kite.key names a Kontrol other than the embedded one', async (t) => {
   const server = fileURLToPath(new URL('../dist/example-app/server.js', import.meta.url))
   const home = t.testdir()
