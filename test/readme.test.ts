@@ -63,7 +63,7 @@ t.test('README: the server snippet serves, the Node client snippet and the node 
       await probe.close()
     }
   }
-  t.equal((await (await fetch(`http://127.0.0.1:${port}/health`)).json()).ok, true, 'its HTTP route answers')
+  t.equal(((await (await fetch(`http://127.0.0.1:${port}/health`)).json()) as { ok: unknown }).ok, true, 'its HTTP route answers')
 
   const client = await run(script(dir, 'client', blocks.get('client')!, port))
   t.equal(client.code, 0, `client snippet: ${client.stderr}`)

@@ -2,6 +2,7 @@ import { EventEmitter } from 'node:events'
 import type { Logger } from 'pino'
 import { KiteError, kiteError } from '../errors.js'
 import { checkOptions, KiteOptionError, type OptionChecker } from '../options.js'
+import { checkClientOptions } from './check-options.js'
 import { KiteConnection } from '../connection/connection.js'
 import { resolveLimits, type DnodeLimits } from '../dnode/limits.js'
 import { silentLogger } from '../silent-logger.js'
@@ -131,29 +132,14 @@ export class KiteClient extends EventEmitter<KiteClientEvents> {
     } catch (err) {
       c.fail('limits', (err as Error).message)
     }
-    c.number('connectTimeout', 15000, { min: 1 })
-    c.number('timeout', 15000)
-    c.number('idleTimeout', 60000)
-    c.boolean('reconnect', false)
-    c.string('kiteHome', undefined)
-    c.number('maxCallbacksHeld', 100000, { integer: true, min: 1 })
+    checkClientOptions(c)
     this.backpressure = resolveBackpressure('KiteClient', { maxBufferedBytes: options.maxBufferedBytes, graceMs: options.backpressureGraceMs })
-    const logger = c.raw('logger')
-    if (logger !== undefined && (logger === null || typeof (logger as Logger).child !== 'function')) c.fail('logger', 'must be a pino logger')
     this.log = (options.logger ?? silentLogger()).child({ kiteClient: this.url.href })
     try {
       this.backoff = new Backoff(c.object('backoff'))
     } catch (err) {
       c.fail('backoff', (err as Error).message)
     }
-    const tls = c.object('tls')
-    const pem = (v: unknown): boolean => typeof v === 'string' || (typeof Buffer !== 'undefined' && Buffer.isBuffer(v))
-    if (tls.ca !== undefined && !pem(tls.ca) && !(Array.isArray(tls.ca) && tls.ca.every(pem))) c.fail('tls.ca', 'must be PEM text, a Buffer, or an array of them')
-    for (const f of ['cert', 'key'] as const) if (tls[f] !== undefined && !pem(tls[f])) c.fail(`tls.${f}`, 'must be PEM text or a Buffer')
-    if (tls.rejectUnauthorized !== undefined && typeof tls.rejectUnauthorized !== 'boolean') c.fail('tls.rejectUnauthorized', 'must be true or false')
-    if (tls.servername !== undefined && typeof tls.servername !== 'string') c.fail('tls.servername', 'must be a string')
-    const auth = c.raw('auth')
-    if (auth !== undefined && auth !== null && (typeof auth !== 'object' || typeof (auth as KiteAuth).type !== 'string' || ((auth as KiteAuth).key !== undefined && typeof (auth as KiteAuth).key !== 'string'))) c.fail('auth', 'must be { type, key } with strings')
     this.authValue = options.auth === undefined || options.auth === null ? null : { type: options.auth.type, key: options.auth.key ?? '' }
     try {
       this.kite = localKite({ name: 'kite-client', version: '1.0.0', ...c.object('kite') })

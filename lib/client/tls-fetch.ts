@@ -1,12 +1,30 @@
-import { Agent, fetch as undiciFetch } from 'undici'
+import type { Agent } from 'undici'
 import type { ClientTlsOptions } from './transports/transport.js'
 
-/** A fetch that uses `tls` (its own undici Agent, as Node's fetch is undici) or the global fetch when there is none; `close` frees the Agent. */
+/**
+ * A fetch that uses `tls` (its own undici Agent, as Node's fetch is undici) or the global fetch when
+ * there is none; `close` frees the Agent. undici is imported only when TLS settings are given, so a
+ * client without them does not load it.
+ */
 export function tlsFetch(tls: ClientTlsOptions | undefined): { fetch: typeof fetch; close(): void } {
   if (tls === undefined) return { fetch: (input, init) => fetch(input, init), close: () => {} }
-  const agent = new Agent({ connect: { ...tls } })
+  const undici = import('undici')
+  let agent: Agent | null = null
+  let closed = false
+  const ready = undici.then((u) => {
+    if (agent === null && !closed) agent = new u.Agent({ connect: { ...tls } })
+    return u
+  })
   return {
-    fetch: (async (input: string | URL, init?: RequestInit) => undiciFetch(input, { ...(init as object), dispatcher: agent })) as unknown as typeof fetch,
-    close: () => void agent.destroy().catch(() => {}),
+    fetch: (async (input: string | URL, init?: RequestInit) => {
+      const u = await ready
+      if (agent === null) throw new Error('fetch after close')
+      return u.fetch(input, { ...(init as object), dispatcher: agent })
+    }) as unknown as typeof fetch,
+    close: () => {
+      closed = true
+      if (agent !== null) void agent.destroy().catch(() => {})
+      agent = null
+    },
   }
 }

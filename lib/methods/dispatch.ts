@@ -4,6 +4,7 @@ import { parseEnvelope, type KiteAuth } from '../protocol/envelope.js'
 import { emptyKite, type KiteIdentity } from '../protocol/kite.js'
 import { HandlerLists, KiteMethod, type FinalHandler, type KiteHandler, type MethodHandling, type MethodOptions, type Outcome } from './method.js'
 import { KiteRequest } from './request.js'
+import { callLogStart, logCall } from './call-log.js'
 import { CompiledSchema, type ValidatorCompiler } from './schema.js'
 import { defaultValidatorCompiler } from './schema-compiler.js'
 import { readTraceCarrier, type CallObservation, type KiteObserver } from '../observe/observer.js'
@@ -206,7 +207,7 @@ export class MethodTable extends HandlerLists implements CallHandler {
     }
     const req = new KiteRequest(method.name, envelope.withArgs, caller, envelope.authentication, conn)
     // The call log (one info line per call, as Fastify's request log): only when info is on.
-    if ((conn.log as { levelVal?: number }).levelVal! <= 30) req.startedAt = performance.now()
+    req.startedAt = callLogStart(conn)
     let outcome: unknown
     try {
       outcome = obs === null ? this.run(method, req) : obs.run(() => this.run(method, req))
@@ -429,13 +430,6 @@ export class MethodTable extends HandlerLists implements CallHandler {
     else if (err.type === 'authenticationError') req.connection.warnRemote({ method: req.method, reason: err.message }, 'authentication failed')
     else req.log.debug({ type: err.type, message: err.message }, 'call failed')
   }
-}
-
-/** One info line per answered call: method, caller, duration and outcome (`ok` or the error type), with the request id. */
-function logCall(req: KiteRequest, error: unknown): void {
-  const ms = Math.round((performance.now() - req.startedAt) * 1000) / 1000
-  const outcome = error === null ? 'ok' : error instanceof KiteError ? error.type : 'genericError'
-  req.connection.log.info({ reqId: req.id, method: req.method, caller: req.username, callerKite: req.kite.name, responseTime: ms, outcome }, 'kite call')
 }
 
 function asError(err: unknown): Error {

@@ -151,8 +151,16 @@ export function resolveServerOptions(o: KiteServerOptions): ResolvedServerOption
     maxCallbacksHeld: c.number('maxCallbacksHeld', MAX_LOCAL_CALLBACKS, { integer: true, min: 1 }),
     warnIntervalMs: c.number('warnIntervalMs', 10_000, ms),
     http: c.boolean('http', false),
-    httpSecurity: o.httpSecurity ?? null,
-    describe: o.describe === undefined ? true : o.describe,
+    httpSecurity: checkHttpSecurity(c, o.httpSecurity),
+    describe: o.describe === undefined ? true : o.describe === 'public' ? 'public' : c.boolean('describe', true),
     checkResults: c.boolean('checkResults', process.env.NODE_ENV !== 'production'),
   }
+}
+
+/** `httpSecurity`: an array of OpenAPI security requirements (`{ scheme: string[] }`), or null when absent. */
+function checkHttpSecurity(c: OptionChecker, v: unknown): Array<Record<string, string[]>> | null {
+  if (v === undefined) return null
+  const ok = Array.isArray(v) && v.every((r) => r !== null && typeof r === 'object' && !Array.isArray(r) && Object.values(r as object).every((scopes) => Array.isArray(scopes) && scopes.every((x) => typeof x === 'string')))
+  if (!ok) c.fail('httpSecurity', 'must be an array of { scheme: [scopes] } objects')
+  return v as Array<Record<string, string[]>>
 }

@@ -24,12 +24,6 @@ function withEnv(t: Tap.Test, vars: Record<string, string>): void {
   })
 }
 
-declare global {
-  // eslint-disable-next-line @typescript-eslint/no-namespace
-  namespace Tap {
-    type Test = import('tap').Test
-  }
-}
 
 const emptyHome = t.testdir({})
 process.env.KITE_HOME = emptyHome
@@ -133,7 +127,7 @@ t.test('KITE_LOG_LEVEL sets the level of the kite plugins (debug lines appear un
   t.ok((await run('DEBUG')) > 0, 'KITE_LOG_LEVEL=DEBUG: debug lines from the kite')
   t.equal(await run('ERROR'), 0)
   process.env.KITE_LOG_LEVEL = 'LOUD'
-  await t.rejects(Fastify().register(kiteServer, { name: 'math', version: '1.0.0' }).ready(), { code: 'KITE_ERR_CONFIG_INVALID', message: /KITE_LOG_LEVEL/ }, 'a bad value fails at register')
+  await t.rejects(async () => Fastify().register(kiteServer, { name: 'math', version: '1.0.0' }).ready(), { code: 'KITE_ERR_CONFIG_INVALID', message: /KITE_LOG_LEVEL/ }, 'a bad value fails at register')
 })
 
 t.test('KITE_KONTROL_URL, KITE_TIMEOUT and KITE_TRANSPORT drive kontrol-register', async (t) => {

@@ -70,9 +70,3 @@ t.test('without the user\'s @fastify/jwt, no JWT decorator appears at all', asyn
   t.notOk(app.hasReplyDecorator('kontrolJwtSign'))
 })
 
-declare global {
-  // eslint-disable-next-line @typescript-eslint/no-namespace
-  namespace Tap {
-    type Test = import('tap').Test
-  }
-}

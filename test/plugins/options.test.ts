@@ -18,11 +18,11 @@ const unhandled: unknown[] = []
 process.on('unhandledRejection', (err) => unhandled.push(err))
 
 type Setup = (app: FastifyInstance, options: Record<string, unknown>) => Promise<unknown> | unknown
-const base = (app: FastifyInstance): Promise<unknown> => app.register(kiteServer, { name: 'math', version: '1.0.0' }).after()
+const base = async (app: FastifyInstance): Promise<unknown> => app.register(kiteServer, { name: 'math', version: '1.0.0' }).after()
 const plugins: Record<string, { setup: Setup; options: string[] }> = {
   'kite-server': {
     setup: (app, o) => app.register(kiteServer, { name: 'math', version: '1.0.0', ...o } as never),
-    options: ['name', 'version', 'username', 'environment', 'region', 'hostname', 'id', 'prefix', 'limits', 'maxConcurrentCalls', 'methodHandling', 'terminalMethods', 'heartbeatSeconds', 'disconnectDelaySeconds', 'closeGraceMs', 'callTimeoutMs', 'authenticators', 'clock', 'maxBufferedBytes', 'backpressureGraceMs', 'handshakeTimeoutMs', 'idleTimeoutMs', 'maxAuthFailures', 'authFailureWindowMs', 'maxCallbacksHeld', 'warnIntervalMs'],
+    options: ['name', 'version', 'username', 'environment', 'region', 'hostname', 'id', 'prefix', 'limits', 'maxConcurrentCalls', 'methodHandling', 'terminalMethods', 'heartbeatSeconds', 'disconnectDelaySeconds', 'closeGraceMs', 'callTimeoutMs', 'authenticators', 'clock', 'maxBufferedBytes', 'backpressureGraceMs', 'handshakeTimeoutMs', 'idleTimeoutMs', 'maxAuthFailures', 'authFailureWindowMs', 'maxCallbacksHeld', 'warnIntervalMs', 'http', 'httpSecurity', 'describe', 'checkResults'],
   },
   'kite-auth': {
     setup: async (app, o) => { await base(app); return app.register(kiteAuth, { kiteKey: false, ...o } as never) },
@@ -30,11 +30,11 @@ const plugins: Record<string, { setup: Setup; options: string[] }> = {
   },
   kontrol: {
     setup: async (app, o) => { await base(app); await app.register(kiteAuth, { kiteKey: false }).after(); return app.register(kontrol, { storage: 'memory', keyPair: { publicKey, privateKey }, ...o } as never) },
-    options: ['storage', 'keyPair', 'kontrolURL', 'keyRefreshInterval', 'heartbeatInterval', 'heartbeatGrace', 'sweepInterval', 'tokenTTL', 'tokenLeeway', 'machineAuthenticate', 'clock'],
+    options: ['storage', 'keyPair', 'kontrolURL', 'keyRefreshInterval', 'heartbeatInterval', 'heartbeatGrace', 'heartbeatSlack', 'sweepInterval', 'tokenTTL', 'tokenLeeway', 'machineAuthenticate', 'clock'],
   },
   'kontrol-register': {
     setup: async (app, o) => { await base(app); return app.register(kontrolRegister, { kiteKey, kontrolURL: 'http://127.0.0.1:1/kite', ...o } as never) },
-    options: ['kontrolURL', 'kiteKey', 'url', 'http', 'transport', 'backoff', 'timeout', 'renewBefore'],
+    options: ['kontrolURL', 'kiteKey', 'url', 'http', 'transport', 'backoff', 'timeout', 'renewBefore', 'proxy', 'registerURL', 'tls'],
   },
 }
 
@@ -44,11 +44,11 @@ t.test('the issue\'s case: kontrolRegister with transport carrier-pigeon and tim
   const app = Fastify()
   t.teardown(() => app.close())
   await base(app)
-  await t.rejects(app.register(kontrolRegister, { kiteKey, transport: 'carrier-pigeon' as never, timeout: -5 }).ready(), { code: 'KITE_ERR_CONFIG_INVALID', option: 'transport', message: /^kontrol-register option transport must be one of 'sockjs', 'websocket', 'xhr-polling', 'auto', got "carrier-pigeon"/ })
+  await t.rejects(async () => app.register(kontrolRegister, { kiteKey, transport: 'carrier-pigeon' as never, timeout: -5 }).ready(), { code: 'KITE_ERR_CONFIG_INVALID', option: 'transport', message: /^kontrol-register option transport must be one of 'sockjs', 'websocket', 'xhr-polling', 'auto', got "carrier-pigeon"/ })
   const app2 = Fastify()
   t.teardown(() => app2.close())
   await base(app2)
-  await t.rejects(app2.register(kontrolRegister, { kiteKey, timeout: -5 }).ready(), { option: 'timeout', message: /kontrol-register option timeout must be a number of at least 1, got -5/ })
+  await t.rejects(async () => app2.register(kontrolRegister, { kiteKey, timeout: -5 }).ready(), { option: 'timeout', message: /kontrol-register option timeout must be a number of at least 1, got -5/ })
 })
 
 t.test('every option of every plugin, given any kind of value, is accepted or refused at register with an error naming it; never later', async (t) => {

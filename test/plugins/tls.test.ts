@@ -118,9 +118,3 @@ t.test('kite --ca FILE: the CLI trusts that CA', async (t) => {
   t.equal(withCa.stdout.trim(), '36')
 })
 
-declare global {
-  // eslint-disable-next-line @typescript-eslint/no-namespace
-  namespace Tap {
-    type Test = import('tap').Test
-  }
-}
