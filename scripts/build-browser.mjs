@@ -2,7 +2,7 @@
 // Builds `fastify-kite/browser`: lib/browser/index.ts bundled by esbuild into
 // one minified ES module, dist/browser/kite.js. A source file `x.ts` with a
 // sibling `x.browser.ts` is replaced by it; `node:events` becomes a small
-// emitter. Any other Node built-in, or `ws`/`pino`, fails the build: the
+// emitter and `secure-json-parse` a JSON.parse that drops `__proto__` keys. Any other Node built-in, or `ws`/`pino`, fails the build: the
 // browser client must not pull them in. Prints the size (min and gzip).
 import { build } from 'esbuild'
 import { existsSync, readFileSync } from 'node:fs'
@@ -18,6 +18,7 @@ const browserSwap = {
   name: 'browser-swap',
   setup(b) {
     b.onResolve({ filter: /^node:events$/ }, () => ({ path: join(root, 'lib/browser/events.ts') }))
+    b.onResolve({ filter: /^secure-json-parse$/ }, () => ({ path: join(root, 'lib/browser/secure-json.ts') }))
     b.onResolve({ filter: /^(node:|ws$|pino$)/ }, (args) => ({ errors: [{ text: `${args.path} must not reach the browser build (imported by ${args.importer})` }] }))
     b.onResolve({ filter: /^\.\.?\/.*\.js$/ }, (args) => {
       const ts = resolve(args.resolveDir, args.path.replace(/\.js$/, '.ts'))
@@ -38,6 +39,7 @@ await build({
   target: ['es2022'],
   minify: true,
   legalComments: 'none',
+  charset: 'utf8',
   plugins: [browserSwap],
   logLevel: 'warning',
 })
