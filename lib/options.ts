@@ -70,7 +70,7 @@ export class OptionChecker {
     const ok = typeof v === 'number' && Number.isFinite(v) && (!rule.integer || Number.isInteger(v)) && (v >= min || (rule.zero === true && v === 0)) && (rule.max === undefined || v <= rule.max)
     if (!ok) {
       const what = rule.integer ? 'an integer' : 'a number'
-      const range = rule.max !== undefined ? ` from ${min} to ${rule.max}` : min > 0 ? (rule.zero ? ` of at least ${min}, or 0` : ` of at least ${min}`) : ' of at least 0'
+      const range = rule.max !== undefined ? ` from ${min} to ${rule.max}` : min === Number.MIN_VALUE ? ' above 0 (a positive number)' : min > 0 ? (rule.zero ? ` of at least ${min}, or 0` : ` of at least ${min}`) : ' of at least 0'
       this.fail(name, `must be ${what}${range}, got ${show(v)}`)
     }
     return v as number

@@ -66,5 +66,5 @@ t.test('a kite registered through another Kontrol is judged by its row, which la
 })
 
 t.test('heartbeatSlack must be a positive number', async (t) => {
-  await t.rejects(startKontrol(t, { heartbeatSlack: -1 }), /heartbeatSlack must be a positive number/)
+  await t.rejects(startKontrol(t, { heartbeatSlack: -1 }), /heartbeatSlack must be a number above 0 \(a positive number\), got -1/)
 })
