@@ -3,28 +3,13 @@ import { spawn, type ChildProcess } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
 import { join } from 'node:path'
 import { readKiteKey } from '../lib/kitekey.js'
-import { runFixture, waitForLine } from './helpers/child.js'
+import { KITE_CLI, runFixture, runKite, waitForLine } from './helpers/child.js'
 
-const cli = fileURLToPath(new URL('../dist/lib/cli/main.js', import.meta.url))
+const cli = KITE_CLI
 // Several processes on a busy machine: more than the default per-file timeout.
 t.setTimeout(240000)
 
-interface Run {
-  code: number | null
-  stdout: string
-  stderr: string
-}
-
-function kite(args: string[], home: string): Promise<Run> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, [cli, ...args], { env: { ...process.env, KITE_HOME: home, KITE_KONTROL_URL: '' }, stdio: ['ignore', 'pipe', 'pipe'] })
-    let stdout = ''
-    let stderr = ''
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()))
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()))
-    child.on('close', (code) => resolve({ code, stdout, stderr }))
-  })
-}
+const kite = runKite
 
 /** A long-running `kite …` process; resolves with its first stdout line parsed as JSON. */
 async function start<T>(t: Tap.Test, args: string[], home: string): Promise<{ child: ChildProcess; info: T }> {

@@ -1,6 +1,5 @@
 import t from 'tap'
-import { spawn } from 'node:child_process'
-import { fileURLToPath } from 'node:url'
+import { runKite } from './helpers/child.js'
 import { Type } from 'typebox'
 import { kiteCallback } from '../lib/methods/callback-schema.js'
 import { startKite } from './helpers/server.js'
@@ -8,19 +7,8 @@ import { startKite } from './helpers/server.js'
 // Six `kite` child processes: slow on a busy machine.
 t.setTimeout(240_000)
 
-const cli = fileURLToPath(new URL('../dist/lib/cli/main.js', import.meta.url))
 
-/** Runs `kite ARGS` as a user would, as a child process. */
-function kite(args: string[], home: string): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, [cli, ...args], { env: { ...process.env, KITE_HOME: home, KITE_KONTROL_URL: '' }, stdio: ['ignore', 'pipe', 'pipe'] })
-    let stdout = ''
-    let stderr = ''
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()))
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()))
-    child.on('close', (code) => resolve({ code, stdout, stderr }))
-  })
-}
+const kite = runKite
 
 t.test('kite tell ... cb prints each callback call as a JSON line; kite describe lists methods and schemas', async (t) => {
   const { url } = await startKite(t, { describe: 'public' }, (app) => {

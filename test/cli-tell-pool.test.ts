@@ -1,23 +1,11 @@
 import t from 'tap'
-import { spawn } from 'node:child_process'
-import { fileURLToPath } from 'node:url'
+import { runKite } from './helpers/child.js'
 import { join } from 'node:path'
 import { writeKiteKey } from '../lib/kitekey.js'
 import { startKontrol, startRegisteredKite } from './helpers/kontrol.js'
 
-const cli = fileURLToPath(new URL('../dist/lib/cli/main.js', import.meta.url))
 
-/** Runs `kite ARGS` as a user would, as a child process. */
-function kite(args: string[], home: string): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, [cli, ...args], { env: { ...process.env, KITE_HOME: home, KITE_KONTROL_URL: '' }, stdio: ['ignore', 'pipe', 'pipe'] })
-    let stdout = ''
-    let stderr = ''
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()))
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()))
-    child.on('close', (code) => resolve({ code, stdout, stderr }))
-  })
-}
+const kite = runKite
 
 t.setTimeout(180_000)
 

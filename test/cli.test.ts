@@ -1,30 +1,15 @@
 import { readFileSync } from 'node:fs'
 import t from 'tap'
+import { KITE_CLI, runKite } from './helpers/child.js'
 import { spawn, type ChildProcess } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
 import { join } from 'node:path'
 import { readKiteKey } from '../lib/kitekey.js'
 
-const cli = fileURLToPath(new URL('../dist/lib/cli/main.js', import.meta.url))
+const cli = KITE_CLI
 const fixture = fileURLToPath(new URL('./fixtures/registered-kite.mjs', import.meta.url))
 
-interface Run {
-  code: number | null
-  stdout: string
-  stderr: string
-}
-
-/** Runs `kite ARGS` as a user would, as a child process. */
-function kite(args: string[], home: string): Promise<Run> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, [cli, ...args], { env: { ...process.env, KITE_HOME: home, KITE_KONTROL_URL: '' }, stdio: ['ignore', 'pipe', 'pipe'] })
-    let stdout = ''
-    let stderr = ''
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()))
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()))
-    child.on('close', (code) => resolve({ code, stdout, stderr }))
-  })
-}
+const kite = runKite
 
 /** Starts a long-running child and resolves with its first stdout line. */
 function start(t: Tap.Test, args: string[], env: NodeJS.ProcessEnv, script = cli): Promise<{ child: ChildProcess; line: string }> {

@@ -53,3 +53,25 @@ export function exited(child: ChildProcess): Promise<void> {
   if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve()
   return new Promise((resolve) => child.once('exit', () => resolve()))
 }
+
+/** The built `kite` command. */
+export const KITE_CLI = fileURLToPath(new URL('../../dist/lib/cli/main.js', import.meta.url))
+
+/** What one `kite` run printed and how it exited. */
+export interface KiteRun {
+  code: number | null
+  stdout: string
+  stderr: string
+}
+
+/** Runs `kite ARGS` as a user would, as a child process with its own KITE_HOME and no KITE_KONTROL_URL. */
+export function runKite(args: string[], home: string): Promise<KiteRun> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [KITE_CLI, ...args], { env: { ...process.env, KITE_HOME: home, KITE_KONTROL_URL: '' }, stdio: ['ignore', 'pipe', 'pipe'] })
+    let stdout = ''
+    let stderr = ''
+    child.stdout!.on('data', (d: Buffer) => (stdout += d.toString()))
+    child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()))
+    child.on('close', (code) => resolve({ code, stdout, stderr }))
+  })
+}
