@@ -212,26 +212,21 @@ export class KiteMetrics implements KiteObserver {
         for (const [transport, n] of counts) this.set({ transport }, n)
       },
     })
-    new Gauge({
-      name: `${p}bytes_queued`,
-      help: 'Bytes written to peers and not yet sent (slow readers), over all connections',
-      registers,
-      collect() {
-        let n = 0
-        for (const s of sources) for (const conn of s.connections) n += conn.bufferedBytes
-        this.set(n)
-      },
-    })
-    new Gauge({
-      name: `${p}callbacks_held`,
-      help: 'Callbacks peers may still call (held until their connection closes)',
-      registers,
-      collect() {
-        let n = 0
-        for (const s of sources) for (const conn of s.connections) n += conn.callbackCount
-        this.set(n)
-      },
-    })
+    /** A gauge read at scrape time: `field` added up over every connection. */
+    const sumOverConnections = (name: string, help: string, field: (conn: KiteConnection) => number): void => {
+      new Gauge({
+        name,
+        help,
+        registers,
+        collect() {
+          let n = 0
+          for (const s of sources) for (const conn of s.connections) n += field(conn)
+          this.set(n)
+        },
+      })
+    }
+    sumOverConnections(`${p}bytes_queued`, 'Bytes written to peers and not yet sent (slow readers), over all connections', (conn) => conn.bufferedBytes)
+    sumOverConnections(`${p}callbacks_held`, 'Callbacks peers may still call (held until their connection closes)', (conn) => conn.callbackCount)
   }
 
   /** Counts the connections (and their callbacks) of `source` (e.g. `app.kite`) in the gauges. */
