@@ -1,12 +1,12 @@
 /**
  * The package as users get it: what `npm pack` ships, and the tarball
- * installed into a fresh app (offline, from the npm cache this repository's
- * install filled), where every entry point is imported and `npx kite
+ * installed into a fresh app with `npm install` (the registry for package
+ * metadata, tarballs from the npm cache), where every entry point is imported and `npx kite
  * --version` runs. Needs `npm run build` first (`npm test` does it).
  */
 import t from 'tap'
 import { execFile, execFileSync } from 'node:child_process'
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -47,27 +47,18 @@ t.test('the tarball installed into a new app: every entry point works, the clien
   // Outside the repository, so that nothing resolves through its node_modules by walking up.
   const dir = mkdtempSync(join(tmpdir(), 'kite-app-'))
   t.teardown(() => rmSync(dir, { recursive: true, force: true }))
-  mkdirSync(join(dir, 'node_modules', '.bin'), { recursive: true })
   const { filename } = await pack(['--pack-destination', dir])
-  writeFileSync(join(dir, 'package.json'), JSON.stringify({ name: 'app', version: '1.0.0', private: true, type: 'module', dependencies: { [pkg.name]: `file:${filename}` } }))
-  // Installed as npm would, without the registry (CI machines may have neither network nor a
-  // filled cache): the tarball unpacked into node_modules, its bin linked, and its production
-  // dependencies (no dev, no optional, no peer: so no better-sqlite3 and no pg, as a
-  // client-only `npm install --omit=optional` has) linked from this repository's install.
-  const installed = join(dir, 'node_modules', pkg.name)
-  mkdirSync(installed)
-  execFileSync('tar', ['xzf', join(dir, filename), '-C', installed, '--strip-components=1'])
-  const prod = (await run(npm, ['ls', '--omit=dev', '--omit=optional', '--omit=peer', '--all', '--parseable'], { cwd: root, maxBuffer: 16 << 20 })).stdout
-  const top = join(root, 'node_modules') + '/'
-  for (const line of new Set(prod.split('\n'))) {
-    // Only the top-level packages: nested ones come along inside their parents.
-    const m = /^((?:@[^/]+\/)?[^/]+)$/.exec(line.startsWith(top) ? line.slice(top.length) : '')
-    if (m === null) continue
-    const name = m[1] as string
-    if (name.includes('/')) mkdirSync(join(dir, 'node_modules', name.split('/')[0] as string), { recursive: true })
-    symlinkSync(line, join(dir, 'node_modules', name))
-  }
-  symlinkSync(`../${pkg.name}/dist/lib/cli/main.js`, join(dir, 'node_modules', '.bin', 'kite'))
+  // The app a user writes: the README's `overrides` line for Node 20 (cookie 1.x), nothing else.
+  writeFileSync(join(dir, 'package.json'), JSON.stringify({ name: 'app', version: '1.0.0', private: true, type: 'module', overrides: pkg.overrides }))
+  // A real `npm install` of the tarball: tarballs from the npm cache this repository's own
+  // install filled, package metadata from the registry (`npm ci` does not cache it, so a fresh
+  // machine needs the registry once; `--prefer-offline` uses the cache for the rest).
+  // `--omit=optional` as a client-only user has it: no better-sqlite3; pg is not a dependency.
+  const install = await run(npm, ['install', '--prefer-offline', '--omit=optional', '--no-audit', '--no-fund', '--ignore-scripts', `./${filename}`], { cwd: dir, maxBuffer: 16 << 20 })
+  t.notMatch(install.stderr, /EBADENGINE/, `npm install warns no EBADENGINE on node ${process.version}:\n${install.stderr}`)
+  t.match(install.stdout, /added \d+ packages/, install.stdout.trim())
+  for (const absent of ['better-sqlite3', 'pg']) t.notOk(existsSync(join(dir, 'node_modules', absent)), `${absent} is not installed`)
+  t.ok(existsSync(join(dir, 'node_modules', '.bin', 'kite')), 'npm linked the kite bin')
   const node = async (code: string, env: Record<string, string> = {}): Promise<string> =>
     (await run(process.execPath, ['--input-type=module', '-e', code], { cwd: dir, env: { ...process.env, ...env } })).stdout.trim()
 
