@@ -1,4 +1,6 @@
 import websocket from '@fastify/websocket'
+import type { IncomingMessage } from 'node:http'
+import type { Duplex } from 'node:stream'
 import type { FastifyInstance, FastifyTypeProvider } from 'fastify'
 import fp from 'fastify-plugin'
 import { Kite } from './kite.js'
@@ -12,6 +14,30 @@ declare module 'fastify' {
   interface FastifyInstance<RawServer, RawRequest, RawReply, Logger, TypeProvider extends FastifyTypeProvider> {
     /** This app's kite: its methods, handlers, authenticators and connected peers (typed by the app's type provider). */
     kite: Kite<TypeProvider>
+  }
+}
+
+const REFUSED_UPGRADE = 'HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\nContent-Length: 0\r\n\r\n'
+
+/**
+ * Once closing, @fastify/websocket has taken its upgrade listener off the
+ * server, and Node leaves an upgrade request to the listeners that remain
+ * (ours, guarding handshakes): a peer that redials while the app closes (Go's
+ * kite client does so at once on close 1001) would wait for an answer that
+ * never comes, and hold app.close() with it. Such upgrades get a 503 at once;
+ * the peer backs off and dials again (another instance, or this one restarted).
+ */
+function refuseUpgradesWhileClosing(app: FastifyInstance): () => void {
+  let closing = false
+  const refuse = (_req: IncomingMessage, socket: Duplex): void => {
+    if (!closing) return
+    socket.on('error', () => socket.destroy())
+    socket.end(REFUSED_UPGRADE)
+  }
+  app.server.on('upgrade', refuse)
+  app.addHook('onClose', async () => void app.server.off('upgrade', refuse))
+  return () => {
+    closing = true
   }
 }
 
@@ -33,12 +59,14 @@ async function kiteServerPlugin(app: FastifyInstance, options: KiteServerOptions
 
   // SockJS escapes the dnode JSON once more inside its frames; leave room for that.
   const frameLimit = resolved.limits.maxMessageBytes * 2 + 1024
+  const startRefusingUpgrades = refuseUpgradesWhileClosing(app)
   if (!app.hasDecorator('websocketServer')) {
     await app.register(websocket, {
       // JSON.parse checks what it reads; a separate UTF-8 pass over every frame buys nothing.
       options: { maxPayload: frameLimit, skipUTF8Validation: true },
       // Our own preClose: drain calls before sockets close (the default closes them at once).
       preClose: async function () {
+        startRefusingUpgrades()
         await kite.shutdown()
         const wss = app.websocketServer
         for (const client of wss.clients) client.close(1001, 'server shutting down')
@@ -52,7 +80,10 @@ async function kiteServerPlugin(app: FastifyInstance, options: KiteServerOptions
       },
     })
   } else {
-    app.addHook('preClose', async () => kite.shutdown())
+    app.addHook('preClose', async () => {
+      startRefusingUpgrades()
+      await kite.shutdown()
+    })
   }
   await app.register(kiteTransports, { kite, bodyLimit: frameLimit })
   if (resolved.handshakeTimeoutMs > 0) {

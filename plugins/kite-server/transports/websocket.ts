@@ -17,8 +17,21 @@ export interface WatchedSocket {
   gate: WriteGate
 }
 
-/** How long a socket closed for not reading may linger for its close frame before it is destroyed. */
-const OVERFLOW_LINGER_MS = 1000
+/**
+ * How long a socket the server closed (for any reason: shutdown, not reading,
+ * bad input) may linger for the peer's close frame before it is destroyed: a
+ * peer that never answers the close handshake (Go's kite client stops reading
+ * and redials) must not keep its socket, nor hold app.close(), for ws's 30 s.
+ */
+const CLOSE_LINGER_MS = 1000
+
+/** Starts the close handshake and destroys the socket if the peer has not completed it within the linger time. */
+function closeThenDrop(ws: WebSocket, code: number, reason: string): void {
+  if (ws.readyState === ws.CLOSED) return
+  // Already closing (e.g. by @fastify/websocket's own preClose): only the drop is left to arm.
+  if (ws.readyState === ws.OPEN) ws.close(code, reason)
+  setTimeout(() => ws.terminate(), CLOSE_LINGER_MS).unref()
+}
 
 interface GatedSink extends ConnectionSink {
   gate: WriteGate | null
@@ -47,10 +60,8 @@ class SockjsWsSink implements GatedSink {
 
   close(code: number, reason: string): void {
     this.batcher.flush()
-    if (this.ws.readyState === this.ws.OPEN) {
-      this.ws.send(closeFrame(code, reason))
-      this.ws.close(wsCloseCode(code), reason)
-    }
+    if (this.ws.readyState === this.ws.OPEN) this.ws.send(closeFrame(code, reason))
+    closeThenDrop(this.ws, wsCloseCode(code), reason)
   }
 }
 
@@ -71,7 +82,7 @@ class RawWsSink implements GatedSink {
   }
 
   close(code: number, reason: string): void {
-    this.ws.close(wsCloseCode(code), reason)
+    closeThenDrop(this.ws, wsCloseCode(code), reason)
   }
 }
 
@@ -85,7 +96,7 @@ export function serveWebSocket(kite: SessionHost, watched: Set<WatchedSocket>, w
   const conn = kite.accept({ sink, transport, remoteAddress: request.ip, request })
   if (conn === null) {
     if (sockjs) ws.send(closeFrame(3000, 'Go away!'))
-    ws.close(1001, 'server shutting down')
+    closeThenDrop(ws, 1001, 'server shutting down')
     return
   }
   if (sockjs) ws.send(OPEN_FRAME)
@@ -141,7 +152,6 @@ function webSocketGate(kite: SessionHost, ws: WebSocket, conn: SessionEndpoint):
     overflow: () => {
       conn.warnRemote({ bufferedBytes: ws.bufferedAmount, maxBufferedBytes: backpressure.maxBufferedBytes, graceMs: backpressure.graceMs }, 'closing connection: the peer does not read what it is sent')
       conn.close(1008, 'peer does not read: too much data queued')
-      setTimeout(() => ws.terminate(), OVERFLOW_LINGER_MS).unref()
     },
   }, kite.options.clock)
 }
