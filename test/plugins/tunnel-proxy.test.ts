@@ -1,62 +1,18 @@
 import t from 'tap'
-import { createRequire } from 'node:module'
-import Fastify, { type FastifyInstance } from 'fastify'
-import WebSocket from 'ws'
-import type * as KitejsHelpers from '../helpers/kitejs.cjs'
-import { withTrustedTestCA } from '../helpers/tls.js'
 import { startKontrol, eventually } from '../helpers/kontrol.js'
 import { runFixture, waitForLine, exited } from '../helpers/child.js'
 import { connectClient } from '../helpers/server.js'
+import { dial, findKites, kitejs, startTunnelProxy } from '../helpers/proxy.js'
 import { makeKontrol, signJwt } from '../helpers/tokens.js'
 import { KiteClient } from '../../lib/client/client.js'
-import { kiteTunnelProxy } from '../../plugins/tunnel-proxy/index.js'
-import { kiteAuth } from '../../plugins/kite-auth/index.js'
-import { kontrolRegister } from '../../plugins/kontrol-register/index.js'
 import { decodeJwt } from '../../lib/kitekey.js'
-import type { GetKitesResult } from '../../lib/protocol/kontrol.js'
 
 // Several processes on a busy machine: more than the default per-file timeout.
 t.setTimeout(240000)
-const certs = withTrustedTestCA()
-const require = createRequire(import.meta.url)
-const kitejs = require('../helpers/kitejs.cjs') as typeof KitejsHelpers
-const quiet = process.env.KITE_TEST_LOG === '1' ? { level: 'debug' } : false
-
-interface Teardown {
-  teardown(fn: () => unknown): void
-}
-
-/** A tunnel proxy over TLS, registered with Kontrol as `tunnelproxy` by Kontrol's own user (as upstream's RegisterToTunnel looks for it). */
-async function startTunnelProxy(t: Teardown, kontrolURL: string, kiteKey: string, tunnelTimeoutMs?: number): Promise<{ app: FastifyInstance; base: string }> {
-  const app = Fastify({ logger: quiet, https: { key: certs.key, cert: certs.cert } })
-  t.teardown(() => app.close())
-  await app.register(kiteTunnelProxy, { environment: 'test', region: 'test', tunnelTimeoutMs, kite: { closeGraceMs: 200 } })
-  await app.register(kiteAuth, { kiteKey })
-  await app.register(kontrolRegister, { kontrolURL, kiteKey, backoff: { initialMs: 50, maxMs: 300 }, url: () => app.kiteTunnelProxy.kiteURL() })
-  const base = await app.listen({ port: 0, host: '127.0.0.1' })
-  await app.kontrolRegister.ready
-  return { app, base }
-}
-
-async function findKites(t: Teardown, kontrolURL: string, kiteKey: string, query: Record<string, string>): Promise<GetKitesResult['kites']> {
-  const client = await connectClient(t, kontrolURL, { auth: { type: 'kiteKey', key: kiteKey } })
-  const result = (await client.tell('getKites', { query })) as GetKitesResult
-  await client.close()
-  return result.kites
-}
-
-/** Opens a WebSocket and resolves with the open socket, or rejects with the handshake error. */
-function dial(url: string): Promise<WebSocket> {
-  return new Promise((resolve, reject) => {
-    const ws = new WebSocket(url)
-    ws.once('open', () => resolve(ws))
-    ws.once('error', reject)
-  })
-}
 
 t.test('a kite that listens on no port is found through Kontrol and called through the tunnel proxy', async (t) => {
   const kontrol = await startKontrol(t)
-  const { app: proxy, base } = await startTunnelProxy(t, kontrol.url, kontrol.kiteKey('kontrol-owner'))
+  const { app: proxy, base } = await startTunnelProxy(t, { kontrolURL: kontrol.url, kiteKey: kontrol.kiteKey('kontrol-owner') })
   const [found] = await findKites(t, kontrol.url, kontrol.kiteKey('bob'), { name: 'tunnelproxy' })
   t.equal(found?.url, `${base.replace('https', 'wss')}/kite`, 'kite query finds the tunnel proxy at ws(s)://<publicHost>/kite, as upstream registers it')
   t.match(found?.kite, { name: 'tunnelproxy', version: '0.0.2', environment: 'test' })
@@ -113,7 +69,7 @@ t.test('a kite that listens on no port is found through Kontrol and called throu
 
 t.test('tunnel tokens: a forged, replayed, expired or misdirected token is refused', async (t) => {
   const kontrol = await startKontrol(t)
-  const { app: proxy, base } = await startTunnelProxy(t, kontrol.url, kontrol.kiteKey('kontrol-owner'))
+  const { app: proxy, base } = await startTunnelProxy(t, { kontrolURL: kontrol.url, kiteKey: kontrol.kiteKey('kontrol-owner') })
   // A private kite, driven by hand: it records the tunnel URL it is asked to dial.
   const urls: string[] = []
   const privateKite = new KiteClient(`${base}/kite`, { auth: { type: 'kiteKey', key: kontrol.kiteKey('alice') } })
@@ -173,7 +129,7 @@ t.test('tunnel tokens: a forged, replayed, expired or misdirected token is refus
 
 t.test('a kite that never opens its tunnel: the public client is closed, not left hanging', async (t) => {
   const kontrol = await startKontrol(t)
-  const { app: proxy, base } = await startTunnelProxy(t, kontrol.url, kontrol.kiteKey('kontrol-owner'), 500)
+  const { app: proxy, base } = await startTunnelProxy(t, { kontrolURL: kontrol.url, kiteKey: kontrol.kiteKey('kontrol-owner') }, { tunnelTimeoutMs: 500 })
   const privateKite = new KiteClient(`${base}/kite`, { auth: { type: 'kiteKey', key: kontrol.kiteKey('alice') } })
   t.teardown(() => privateKite.close())
   privateKite.handle('kite.tunnel', () => null)

@@ -1,0 +1,79 @@
+import { createRequire } from 'node:module'
+import Fastify, { type FastifyInstance } from 'fastify'
+import WebSocket from 'ws'
+import type * as KitejsHelpers from './kitejs.cjs'
+import { withTrustedTestCA } from './tls.js'
+import { connectClient } from './server.js'
+import { kiteReverseProxy, type ReverseProxyOptions } from '../../plugins/reverse-proxy/index.js'
+import { kiteTunnelProxy, type TunnelProxyOptions } from '../../plugins/tunnel-proxy/index.js'
+import { kiteAuth } from '../../plugins/kite-auth/index.js'
+import { kontrolRegister } from '../../plugins/kontrol-register/index.js'
+import type { GetKitesResult } from '../../lib/protocol/kontrol.js'
+
+interface Teardown {
+  teardown(fn: () => unknown): void
+}
+
+/** Every socket of a proxy test (ws, fetch, kite processes) trusts this CA through NODE_EXTRA_CA_CERTS. */
+export const certs = withTrustedTestCA()
+const require = createRequire(import.meta.url)
+/** The kite.js 1.0.13 peer. */
+export const kitejs = require('./kitejs.cjs') as typeof KitejsHelpers
+const quiet = process.env.KITE_TEST_LOG === '1' ? { level: 'debug' } : false
+
+export interface StartedProxy {
+  app: FastifyInstance
+  /** `https://127.0.0.1:<port>` */
+  base: string
+}
+
+interface ProxyStart {
+  kontrolURL: string
+  /** The proxy's kite.key (also what its kiteAuth trusts). */
+  kiteKey: string
+  /** Port to listen on (default a free one). */
+  port?: number
+}
+
+/** A reverse proxy over TLS (the test CA), registered with Kontrol as `proxy`. */
+export async function startReverseProxy(t: Teardown, s: ProxyStart, options: ReverseProxyOptions = {}): Promise<StartedProxy> {
+  return startProxyApp(t, s, (app) => app.register(kiteReverseProxy, { publicHost: '127.0.0.1', region: 'test', environment: 'test', kite: { closeGraceMs: 200 }, ...options }), (app) => app.kiteReverseProxy.kiteURL())
+}
+
+/** A tunnel proxy over TLS, registered with Kontrol as `tunnelproxy` (by Kontrol's own user, as upstream's RegisterToTunnel looks for it). */
+export async function startTunnelProxy(t: Teardown, s: ProxyStart, options: TunnelProxyOptions = {}): Promise<StartedProxy> {
+  return startProxyApp(t, s, (app) => app.register(kiteTunnelProxy, { region: 'test', environment: 'test', kite: { closeGraceMs: 200 }, ...options }), (app) => app.kiteTunnelProxy.kiteURL())
+}
+
+async function startProxyApp(t: Teardown, s: ProxyStart, plugin: (app: FastifyInstance) => PromiseLike<unknown>, url: (app: FastifyInstance) => string): Promise<StartedProxy> {
+  const app = Fastify({ logger: quiet, https: { key: certs.key, cert: certs.cert } })
+  t.teardown(() => app.close())
+  await plugin(app)
+  await app.register(kiteAuth, { kiteKey: s.kiteKey })
+  await app.register(kontrolRegister, { kontrolURL: s.kontrolURL, kiteKey: s.kiteKey, backoff: { initialMs: 50, maxMs: 300 }, url: () => url(app) })
+  const base = await app.listen({ port: s.port ?? 0, host: '127.0.0.1' })
+  await app.kontrolRegister.ready
+  return { app, base }
+}
+
+/** Kontrol's answer to getKites (what `kite query` prints), asked with `kiteKey`. */
+export async function findKites(t: Teardown, kontrolURL: string, kiteKey: string, query: Record<string, string>): Promise<GetKitesResult['kites']> {
+  const client = await connectClient(t, kontrolURL, { auth: { type: 'kiteKey', key: kiteKey } })
+  const result = (await client.tell('getKites', { query })) as GetKitesResult
+  await client.close()
+  return result.kites
+}
+
+/** Opens a WebSocket and resolves with the open socket, or rejects with the handshake error. */
+export function dial(url: string, options?: WebSocket.ClientOptions): Promise<WebSocket> {
+  return new Promise((resolve, reject) => {
+    const ws = new WebSocket(url, options)
+    ws.once('open', () => resolve(ws))
+    ws.once('error', reject)
+  })
+}
+
+/** Resolves with the code and reason of a WebSocket's close. */
+export function closed(ws: WebSocket): Promise<{ code: number; reason: string }> {
+  return new Promise((resolve) => ws.once('close', (code, reason) => resolve({ code, reason: reason.toString() })))
+}
