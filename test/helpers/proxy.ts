@@ -77,3 +77,38 @@ export function dial(url: string, options?: WebSocket.ClientOptions): Promise<We
 export function closed(ws: WebSocket): Promise<{ code: number; reason: string }> {
   return new Promise((resolve) => ws.once('close', (code, reason) => resolve({ code, reason: reason.toString() })))
 }
+
+/**
+ * KiteClient over SockJS WebSocket, XHR polling and raw WebSocket at a kite's
+ * public URL (the fixture kite of proxied-kite.mjs): a plain call, an
+ * authenticated one (the token is for user bob), and callbacks.
+ */
+export async function callEveryTransport(t: Tap.Test, url: string, token: string, through: string): Promise<void> {
+  for (const transport of ['sockjs', 'xhr-polling', 'websocket'] as const) {
+    const client = await connectClient(t, url, { transport, auth: { type: 'token', key: token }, timeout: 10000 })
+    t.equal(await client.tell('square', 4), 16, `KiteClient ${transport} through ${through}: square(4)`)
+    t.equal(await client.tell('secret'), 'hello bob', `KiteClient ${transport} through ${through}: an authenticated method sees the token's user`)
+    const seen: number[] = []
+    t.equal(await client.tell('count', 3, (i: number) => seen.push(i)), 'done')
+    t.same(seen, [1, 2, 3], `KiteClient ${transport}: callbacks cross ${through}`)
+    await client.close()
+  }
+}
+
+/** One way kite.js reaches a kite: its transport, the URL and the SockJS prefix it is given. */
+export interface KitejsKind {
+  name: string
+  transport: 'ws' | 'sockjs-ws' | 'sockjs-xhr'
+  url: string
+  prefix?: string
+}
+
+/** kite.js 1.0.13 at a kite's public URL, each way in `kinds`: a plain call and an authenticated one (the token is for bob). */
+export async function kitejsCalls(t: Tap.Test, kinds: KitejsKind[], token: string, through: string): Promise<void> {
+  for (const kind of kinds) {
+    const kite = kitejs.connectKite(kind.url, { transport: kind.transport, prefix: kind.prefix, auth: { type: 'token', key: token } })
+    t.equal(await kite.tell('square', [5]), 25, `kite.js ${kind.name} through ${through} over TLS`)
+    t.equal(await kite.tell('secret', []), 'hello bob', `kite.js ${kind.name} through ${through}: authenticated call`)
+    await kitejs.closeKite(kite)
+  }
+}

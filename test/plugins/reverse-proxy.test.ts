@@ -2,7 +2,7 @@ import t from 'tap'
 import { startKontrol, eventually } from '../helpers/kontrol.js'
 import { runFixture, waitForLine, exited } from '../helpers/child.js'
 import { connectClient } from '../helpers/server.js'
-import { findKites, kitejs, startReverseProxy } from '../helpers/proxy.js'
+import { callEveryTransport, findKites, kitejsCalls, type KitejsKind, startReverseProxy } from '../helpers/proxy.js'
 import { KiteClient } from '../../lib/client/client.js'
 import { backendTarget } from '../../plugins/reverse-proxy/index.js'
 
@@ -37,27 +37,14 @@ t.test('a kite registered through the reverse proxy is found through Kontrol and
   t.equal(found?.url, registered, 'Kontrol gives the proxy URL to whoever looks the kite up')
   const token = found!.token
 
-  for (const transport of ['sockjs', 'xhr-polling', 'websocket'] as const) {
-    const client = await connectClient(t, found!.url, { transport, auth: { type: 'token', key: token }, timeout: 10000 })
-    t.equal(await client.tell('square', 4), 16, `KiteClient ${transport} through the proxy: square(4)`)
-    t.equal(await client.tell('secret'), 'hello bob', `KiteClient ${transport}: an authenticated method sees the token's user`)
-    const seen: number[] = []
-    t.equal(await client.tell('count', 3, (i: number) => seen.push(i)), 'done')
-    t.same(seen, [1, 2, 3], `KiteClient ${transport}: callbacks cross the proxy`)
-    await client.close()
-  }
+  await callEveryTransport(t, found!.url, token, 'the proxy')
 
-  const kitejsKinds = [
+  const kitejsKinds: KitejsKind[] = [
     { name: 'raw WebSocket', transport: 'ws', url: registered!.replace(/^https/, 'wss'), prefix: undefined },
     { name: 'SockJS WebSocket', transport: 'sockjs-ws', url: base, prefix: `/proxy/${id}` },
     { name: 'SockJS XHR polling', transport: 'sockjs-xhr', url: base, prefix: `/proxy/${id}` },
   ]
-  for (const kind of kitejsKinds) {
-    const kite = kitejs.connectKite(kind.url, { transport: kind.transport, prefix: kind.prefix, auth: { type: 'token', key: token } })
-    t.equal(await kite.tell('square', [5]), 25, `kite.js ${kind.name} through the proxy over TLS`)
-    t.equal(await kite.tell('secret', []), 'hello bob', `kite.js ${kind.name}: authenticated call`)
-    await kitejs.closeKite(kite)
-  }
+  await kitejsCalls(t, kitejsKinds, token, 'the proxy')
 
   // The kite's process dies: the proxy forgets it, and calls fail at once with a clear error.
   const held = await connectClient(t, found!.url, { transport: 'websocket', auth: { type: 'token', key: token } })

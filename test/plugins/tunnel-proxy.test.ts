@@ -2,7 +2,7 @@ import t from 'tap'
 import { startKontrol, eventually } from '../helpers/kontrol.js'
 import { runFixture, waitForLine, exited } from '../helpers/child.js'
 import { connectClient } from '../helpers/server.js'
-import { dial, findKites, kitejs, startTunnelProxy } from '../helpers/proxy.js'
+import { callEveryTransport, dial, findKites, kitejsCalls, type KitejsKind, startTunnelProxy } from '../helpers/proxy.js'
 import { makeKontrol, signJwt } from '../helpers/tokens.js'
 import { KiteClient } from '../../lib/client/client.js'
 import { decodeJwt } from '../../lib/kitekey.js'
@@ -26,29 +26,18 @@ t.test('a kite that listens on no port is found through Kontrol and called throu
   t.equal(hidden?.url, registered)
   const token = hidden!.token
 
-  for (const transport of ['sockjs', 'xhr-polling', 'websocket'] as const) {
-    const client = await connectClient(t, hidden!.url, { transport, auth: { type: 'token', key: token }, timeout: 10000 })
-    t.equal(await client.tell('square', 4), 16, `KiteClient ${transport} through the tunnel: square(4)`)
-    t.equal(await client.tell('secret'), 'hello bob', `KiteClient ${transport}: an authenticated method checks the token through the tunnel`)
-    const seen: number[] = []
-    t.equal(await client.tell('count', 3, (i: number) => seen.push(i)), 'done')
-    t.same(seen, [1, 2, 3], `KiteClient ${transport}: callbacks cross the tunnel`)
-    await client.close()
-  }
+  await callEveryTransport(t, hidden!.url, token, 'the tunnel')
   const anonymous = await connectClient(t, hidden!.url, { transport: 'sockjs' })
   t.equal(await anonymous.tell('square', 3), 9)
   await t.rejects(anonymous.tell('secret'), { name: 'KiteError', type: 'authenticationError' }, 'a call through the tunnel to an authenticated method without credentials is refused')
   await anonymous.close()
 
-  const kitejsKinds = [
+  const kitejsKinds: KitejsKind[] = [
     { name: 'raw WebSocket', transport: 'ws', url: registered!.replace(/^https/, 'wss'), prefix: undefined },
     { name: 'SockJS WebSocket', transport: 'sockjs-ws', url: `${base}/proxy?kiteID=${id}`, prefix: undefined },
+    { name: 'SockJS XHR polling', transport: 'sockjs-xhr', url: `${base}/proxy?kiteID=${id}`, prefix: undefined },
   ]
-  for (const kind of kitejsKinds) {
-    const kite = kitejs.connectKite(kind.url, { transport: kind.transport, prefix: kind.prefix, auth: { type: 'token', key: token } })
-    t.equal(await kite.tell('square', [5]), 25, `kite.js ${kind.name} through the tunnel over TLS`)
-    await kitejs.closeKite(kite)
-  }
+  await kitejsCalls(t, kitejsKinds, token, 'the tunnel')
 
   // The private kite dies: its tunnels close, the proxy forgets it, new clients get 404.
   const held = await connectClient(t, hidden!.url, { transport: 'sockjs', auth: { type: 'token', key: token } })
