@@ -8,6 +8,7 @@ import { kiteReverseProxy, type ReverseProxyOptions } from '../../plugins/revers
 import { kiteTunnelProxy, type TunnelProxyOptions } from '../../plugins/tunnel-proxy/index.js'
 import { kiteAuth } from '../../plugins/kite-auth/index.js'
 import { kontrolRegister } from '../../plugins/kontrol-register/index.js'
+import { kiteServer } from '../../plugins/kite-server/index.js'
 import type { GetKitesResult } from '../../lib/protocol/kontrol.js'
 
 interface Teardown {
@@ -111,4 +112,23 @@ export async function kitejsCalls(t: Tap.Test, kinds: KitejsKind[], token: strin
     t.equal(await kite.tell('secret', []), 'hello bob', `kite.js ${kind.name} through ${through}: authenticated call`)
     await kitejs.closeKite(kite)
   }
+}
+
+/** A kite in this process that listens on no port, behind the tunnel proxy: `bye` closes the caller's connection with 4001; two failed authentications close a connection (1008). */
+export async function startPrivateKite(t: Tap.Test, kontrolURL: string, kiteKey: string): Promise<{ app: FastifyInstance; id: string; url: string }> {
+  const app = Fastify({ logger: quiet })
+  t.teardown(() => app.close())
+  await app.register(kiteServer, { name: 'closer', version: '1.0.0', environment: 'test', closeGraceMs: 200, maxAuthFailures: 2 })
+  await app.register(kiteAuth, { kiteKey })
+  await app.register(kontrolRegister, { kontrolURL, kiteKey, backoff: { initialMs: 50, maxMs: 300 }, proxy: { type: 'tunnel' } })
+  app.kite
+    .handle('bye', (req) => {
+      setImmediate(() => req.connection.close(4001, 'bye from the kite'))
+      return 'bye'
+    })
+    .disableAuthentication()
+  app.kite.handle('secret', (req) => `hello ${req.username}`)
+  await app.ready()
+  const result = await app.kontrolRegister.ready
+  return { app, id: app.kite.identity.id, url: result.url }
 }

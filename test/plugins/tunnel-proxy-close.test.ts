@@ -1,13 +1,9 @@
 import t from 'tap'
-import Fastify, { type FastifyInstance } from 'fastify'
 import type WebSocket from 'ws'
 import { startKontrol } from '../helpers/kontrol.js'
-import { closed, dial, startTunnelProxy } from '../helpers/proxy.js'
+import { closed, dial, startPrivateKite, startTunnelProxy } from '../helpers/proxy.js'
 import { call } from '../helpers/raw-peer.js'
 import { KiteClient } from '../../lib/client/client.js'
-import { kiteServer } from '../../plugins/kite-server/index.js'
-import { kiteAuth } from '../../plugins/kite-auth/index.js'
-import { kontrolRegister } from '../../plugins/kontrol-register/index.js'
 
 // Closes through a tunnel (spec §12.1): the code and reason the kite closed with reach the public
 // client as they were (upstream sends 3000 "Go away!" whatever happened); a side that drops makes the
@@ -18,25 +14,6 @@ interface Started {
   kontrol: Awaited<ReturnType<typeof startKontrol>>
   proxy: Awaited<ReturnType<typeof startTunnelProxy>>
   kite: Awaited<ReturnType<typeof startPrivateKite>>
-}
-
-/** A kite in this process that listens on no port, behind the tunnel proxy: `bye` closes the caller's connection with 4001. */
-async function startPrivateKite(t: Tap.Test, kontrolURL: string, kiteKey: string): Promise<{ app: FastifyInstance; id: string; url: string }> {
-  const app = Fastify({ logger: false })
-  t.teardown(() => app.close())
-  await app.register(kiteServer, { name: 'closer', version: '1.0.0', environment: 'test', closeGraceMs: 200, maxAuthFailures: 2 })
-  await app.register(kiteAuth, { kiteKey })
-  await app.register(kontrolRegister, { kontrolURL, kiteKey, backoff: { initialMs: 50, maxMs: 300 }, proxy: { type: 'tunnel' } })
-  app.kite
-    .handle('bye', (req) => {
-      setImmediate(() => req.connection.close(4001, 'bye from the kite'))
-      return 'bye'
-    })
-    .disableAuthentication()
-  app.kite.handle('secret', (req) => `hello ${req.username}`)
-  await app.ready()
-  const result = await app.kontrolRegister.ready
-  return { app, id: app.kite.identity.id, url: result.url }
 }
 
 async function start(t: Tap.Test): Promise<Started> {
