@@ -409,8 +409,11 @@ export class Kite<TP extends FastifyTypeProvider = FastifyTypeProviderDefault> e
     let conn: KiteConnection | null = null
     const early: string[] = []
     let lost = false
+    // Dialed as the G kite does: the WebSocket URL as given, with `Origin: http://<host>` (https for wss).
+    const dialed = new URL(url.href)
+    dialed.protocol = url.protocol === 'wss:' ? 'https:' : 'http:'
     const transport = new KiteTunnelTransport(
-      url,
+      dialed,
       {
         message: (text) => (conn === null ? early.push(text) : conn.receive(text)),
         close: () => {

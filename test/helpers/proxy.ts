@@ -34,6 +34,8 @@ interface ProxyStart {
   kiteKey: string
   /** Port to listen on (default a free one). */
   port?: number
+  /** Called before the proxy listens (to add hooks). */
+  setup?: (app: FastifyInstance) => void
 }
 
 /** A reverse proxy over TLS (the test CA), registered with Kontrol as `proxy`. */
@@ -50,6 +52,7 @@ async function startProxyApp(t: Teardown, s: ProxyStart, plugin: (app: FastifyIn
   const app = Fastify({ logger: quiet, https: { key: certs.key, cert: certs.cert } })
   t.teardown(() => app.close())
   await plugin(app)
+  s.setup?.(app)
   await app.register(kiteAuth, { kiteKey: s.kiteKey })
   await app.register(kontrolRegister, { kontrolURL: s.kontrolURL, kiteKey: s.kiteKey, backoff: { initialMs: 50, maxMs: 300 }, url: () => url(app) })
   const base = await app.listen({ port: s.port ?? 0, host: '127.0.0.1' })
