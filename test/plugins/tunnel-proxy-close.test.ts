@@ -4,6 +4,7 @@ import { startKontrol } from '../helpers/kontrol.js'
 import { closed, dial, startPrivateKite, startTunnelProxy } from '../helpers/proxy.js'
 import { call } from '../helpers/raw-peer.js'
 import { KiteClient } from '../../lib/client/client.js'
+import { closeReason } from '../../plugins/kite-server/tunnel.js'
 
 // Closes through a tunnel (spec §12.1): the code and reason the kite closed with reach the public
 // client as they were (upstream sends 3000 "Go away!" whatever happened); a side that drops makes the
@@ -131,4 +132,30 @@ t.test('the public client closes or drops: the kite is told with its code, or 10
   await new Promise((resolve) => dropped.once('message', resolve))
   dropped.terminate()
   t.same(await conns[1], { code: 1001, reason: 'the client went away' }, 'a public client that drops: the kite sees 1001')
+})
+
+t.test('a kite whose kite.tunnel fails: the public client is closed with 1011 and the reason', async (t) => {
+  const kontrol = await startKontrol(t)
+  const proxy = await startTunnelProxy(t, { kontrolURL: kontrol.url, kiteKey: kontrol.kiteKey('kontrol-owner') })
+  const privateKite = new KiteClient(`${proxy.base}/kite`, { auth: { type: 'kiteKey', key: kontrol.kiteKey('alice') } })
+  t.teardown(() => privateKite.close())
+  privateKite.handle('kite.tunnel', () => {
+    throw new Error('no tunnels today')
+  })
+  await privateKite.connect()
+  const publicURL = (await privateKite.tell('register', '')) as string
+  const ws = await dial(`${publicURL.replace('https', 'wss').replace('/proxy?', '/proxy/123/0123456789abcdef0123/websocket?')}`)
+  t.teardown(() => ws.terminate())
+  const end = await closed(ws)
+  t.equal(end.code, 1011)
+  t.match(end.reason, /^the kite did not open a tunnel: .*no tunnels today/)
+  t.equal(proxy.app.kiteTunnelProxy.pendingTunnels, 0)
+})
+
+t.test('closeReason: at most the 123 bytes a close frame carries, whole characters', async (t) => {
+  t.equal(closeReason('bye'), 'bye')
+  t.equal(closeReason('x'.repeat(200)), 'x'.repeat(123))
+  const cut = closeReason('é'.repeat(100))
+  t.equal(Buffer.byteLength(cut), 122, 'a two-byte character is not split')
+  t.equal(cut, 'é'.repeat(61))
 })

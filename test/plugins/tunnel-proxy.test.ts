@@ -130,7 +130,7 @@ t.test('a kite that never opens its tunnel: the public client is closed, not lef
   await client.connect()
   const gone = new Promise<string>((resolve) => client.once('disconnect', resolve))
   const call = client.tell('square', 2)
-  t.match(await gone, /did not open a tunnel in time/)
+  t.match(await gone, /code=1011, reason=the kite did not open a tunnel in time/, 'closed with 1011')
   await t.rejects(call, { name: 'KiteError', type: 'disconnect' })
   t.equal(proxy.kiteTunnelProxy.pendingTunnels, 0)
   // An unregistered id and a missing one are refused over HTTP.
