@@ -18,7 +18,7 @@ import type { KitePool, KitePoolOptions } from '../../lib/client/pool.js'
 import type { ResolvedServerOptions } from './options.js'
 import type { BackpressureOptions } from '../../lib/connection/backpressure.js'
 import type { Clock } from '../../lib/methods/throttle.js'
-import { SockjsTunnelTransport } from '../../lib/client/transports/websocket.js'
+import { KiteTunnelTransport } from './tunnel.js'
 import { combineObservers, type KiteObserver } from '../../lib/observe/observer.js'
 
 /** Events of `app.kite`, each with the connection concerned. */
@@ -409,13 +409,16 @@ export class Kite<TP extends FastifyTypeProvider = FastifyTypeProviderDefault> e
     let conn: KiteConnection | null = null
     const early: string[] = []
     let lost = false
-    const transport = new SockjsTunnelTransport(
-      url,
+    // Dialed as the G kite does: the WebSocket URL as given, with `Origin: http://<host>` (https for wss).
+    const dialed = new URL(url.href)
+    dialed.protocol = url.protocol === 'wss:' ? 'https:' : 'http:'
+    const transport = new KiteTunnelTransport(
+      dialed,
       {
         message: (text) => (conn === null ? early.push(text) : conn.receive(text)),
         close: () => {
           lost = true
-          conn?.transportClosed()
+          conn?.transportClosed(transport.closeCode, transport.closeReason)
         },
       },
       { maxPayload: this.options.limits.maxMessageBytes * 2 + 1024, idleTimeoutMs: this.options.heartbeatMs * 3, backpressure: this.options.backpressure },
@@ -426,13 +429,13 @@ export class Kite<TP extends FastifyTypeProvider = FastifyTypeProviderDefault> e
       transport.close()
       throw kiteError('KITE_ERR_CONNECT_FAILED', `${url.origin}${url.pathname}`, (err as Error).message)
     }
-    conn = this.accept({ sink: { send: (text) => transport.send(text), close: () => transport.close() }, transport: 'tunnel', remoteAddress: url.host })
+    conn = this.accept({ sink: { send: (text) => transport.send(text), close: (code, reason) => transport.closeWith(code, reason) }, transport: 'tunnel', remoteAddress: url.host })
     if (conn === null) {
-      transport.close()
+      transport.closeWith(1001, 'server shutting down')
       throw kiteError('KITE_ERR_SERVER_CLOSING')
     }
     for (const text of early.splice(0)) conn.receive(text)
-    if (lost) conn.transportClosed()
+    if (lost) conn.transportClosed(transport.closeCode, transport.closeReason)
     return null
   }
 

@@ -26,6 +26,22 @@ export interface ProxyLinkOptions {
   log: Logger
 }
 
+/**
+ * The `kite.tunnel` argument of a tunnel proxy (spec §12.1), checked before
+ * the kite dials anything: `{ url }` with a ws(s) URL of the shape
+ * `/tunnel/<server>/<session>/websocket`, on one of `hosts` (the tunnel
+ * proxy's own). Returns the argument, or throws an argumentError.
+ */
+export function checkTunnelURL(arg: unknown, hosts: ReadonlySet<string>): { url: string } {
+  const raw = arg !== null && typeof arg === 'object' ? (arg as { url?: unknown }).url : undefined
+  if (typeof raw !== 'string' || !URL.canParse(raw)) throw kiteError('KITE_ERR_ARGUMENT_INVALID', 'kite.tunnel needs {url}')
+  const url = new URL(raw)
+  if (url.protocol !== 'ws:' && url.protocol !== 'wss:') throw kiteError('KITE_ERR_ARGUMENT_INVALID', 'kite.tunnel needs a ws:// or wss:// URL')
+  if (!hosts.has(url.host)) throw kiteError('KITE_ERR_ARGUMENT_INVALID', `kite.tunnel: ${url.host} is not the tunnel proxy's host`)
+  if (!/^\/tunnel\/[^/]+\/[^/]+\/websocket$/.test(url.pathname)) throw kiteError('KITE_ERR_ARGUMENT_INVALID', 'kite.tunnel: the URL must be /tunnel/<server>/<session>/websocket')
+  return { url: raw }
+}
+
 export interface ProxyLinkEvents {
   /** The proxy gave this kite a public URL. */
   url: [url: string]
@@ -46,6 +62,8 @@ export class ProxyLink extends EventEmitter<ProxyLinkEvents> {
   private closed = false
   private timer: NodeJS.Timeout | null = null
   private readonly backoff: Backoff
+  /** Hosts the tunnel proxy's `kite.tunnel` URLs may be on: the proxy's URL and the public one its register returned. */
+  private tunnelHosts: Set<string> | null = null
 
   constructor(private readonly o: ProxyLinkOptions) {
     super()
@@ -66,7 +84,13 @@ export class ProxyLink extends EventEmitter<ProxyLinkEvents> {
       client = found[Math.floor(Math.random() * found.length)]!
       for (const other of found) if (other !== client) void other.close()
     }
-    if (this.o.kind === 'tunnel') client.handle('kite.tunnel', (req) => this.o.tunnel(req.args[0]))
+    if (this.o.kind === 'tunnel') {
+      // kite.tunnel is answered here only, on this kite's own connection to the proxy it chose, and only for
+      // that proxy's tunnel URLs: never from the method table, where any caller could make the kite dial any URL.
+      const hosts = new Set([client.url.host])
+      this.tunnelHosts = hosts
+      client.handle('kite.tunnel', (req) => this.o.tunnel(checkTunnelURL(req.args[0], hosts)))
+    }
     this.client = client
     await client.connect()
     return client
@@ -83,6 +107,7 @@ export class ProxyLink extends EventEmitter<ProxyLinkEvents> {
       const url = await client.tellWithTimeout('register', this.o.timeoutMs, this.o.kind === 'tunnel' ? '' : this.o.localURL())
       if (typeof url !== 'string' || !URL.canParse(url)) throw kiteError('KITE_ERR_RESPONSE_INVALID')
       if (this.closed || this.client !== own) return
+      this.tunnelHosts?.add(new URL(url).host)
       this.backoff.reset()
       this.o.log.info({ url }, 'kontrol-register: registered with the proxy')
       this.emit('url', url)

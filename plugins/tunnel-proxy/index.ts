@@ -1,5 +1,5 @@
 import { createSign, generateKeyPairSync, verify as verifySignature } from 'node:crypto'
-import type { FastifyInstance, FastifyRequest } from 'fastify'
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
 import type { Logger } from 'pino'
 import type { ConnectionSink, KiteConnection } from '../../lib/connection/connection.js'
@@ -8,6 +8,7 @@ import type { KiteRequest } from '../../lib/methods/request.js'
 import { kiteServer, type KiteServerOptions } from '../kite-server/index.js'
 import type { AcceptOptions, SessionEndpoint, SessionHost } from '../kite-server/kite.js'
 import { kiteTransports } from '../kite-server/transports/routes.js'
+import { closeReason } from '../kite-server/tunnel.js'
 
 /** Options of the tunnel proxy (`kiteTunnelProxy`), as upstream's tunnelproxy flags (spec §12.1). */
 export interface TunnelProxyOptions {
@@ -77,27 +78,53 @@ function signToken(claims: TunnelTokenClaims, privateKey: string): string {
   return `${input}.${createSign('RSA-SHA256').update(input).sign(privateKey).toString('base64url')}`
 }
 
-function verifyToken(token: string, publicKey: string, now: number): TunnelTokenClaims {
+/** A token's claims once its signature (RS256, this proxy's key) is checked; times and fields are not checked yet. */
+function signedClaims(token: string, publicKey: string): Partial<TunnelTokenClaims> {
   const parts = token.split('.')
   if (parts.length !== 3) throw new Error('malformed token')
   const [h, c, s] = parts as [string, string, string]
   let header: unknown
-  let claims: Partial<TunnelTokenClaims>
+  let claims: unknown
   try {
     header = JSON.parse(Buffer.from(h, 'base64url').toString())
-    claims = JSON.parse(Buffer.from(c, 'base64url').toString()) as Partial<TunnelTokenClaims>
+    claims = JSON.parse(Buffer.from(c, 'base64url').toString())
   } catch {
     throw new Error('malformed token')
   }
   if (header === null || typeof header !== 'object' || (header as { alg?: unknown }).alg !== 'RS256') throw new Error('token algorithm must be RS256')
   if (!verifySignature('RSA-SHA256', Buffer.from(`${h}.${c}`), publicKey, Buffer.from(s, 'base64url'))) throw new Error('bad token signature')
-  if (claims === null || typeof claims !== 'object' || typeof claims.sub !== 'string' || typeof claims.seq !== 'number' || typeof claims.exp !== 'number') throw new Error('token lacks sub, seq or exp')
+  if (claims === null || typeof claims !== 'object') throw new Error('malformed token')
+  return claims as Partial<TunnelTokenClaims>
+}
+
+/** Checks the fields and times of claims whose signature was checked. */
+function checkClaims(claims: Partial<TunnelTokenClaims>, now: number): TunnelTokenClaims {
+  if (typeof claims.sub !== 'string' || typeof claims.seq !== 'number' || typeof claims.exp !== 'number') throw new Error('token lacks sub, seq or exp')
   if (claims.exp <= now) throw new Error('token is expired')
   if (typeof claims.nbf === 'number' && claims.nbf > now) throw new Error('token is not valid yet')
   return claims as TunnelTokenClaims
 }
 
-/** One public session and, once the private kite dialed in, its tunnel. */
+function verifyToken(token: string, publicKey: string, now: number): TunnelTokenClaims {
+  return checkClaims(signedClaims(token, publicKey), now)
+}
+
+/** Close codes a side of a tunnel reports when it dropped without a close frame (none, abnormal, TLS failure). */
+const NO_CODE = new Set([1005, 1006, 1015])
+
+/** The code and reason to pass on: the ones a side sent, or 1001 (going away) with `dropped` when it sent none. */
+function passOn(code: number | undefined, reason: string | undefined, dropped: string): [number, string] {
+  return code === undefined || NO_CODE.has(code) ? [1001, dropped] : [code, closeReason(reason ?? '')]
+}
+
+/**
+ * One public session and, once the private kite dialed in, its tunnel.
+ * Closes go through as they were sent: the code and reason the kite closed
+ * its tunnel with reach the public client (`c[code,"reason"]` on SockJS, the
+ * WebSocket close frame on raw WebSocket), and the public client's reach the
+ * kite; a side that drops without a close frame makes the proxy close the
+ * other with 1001 (going away).
+ */
 class Tunnel {
   private privateSink: ConnectionSink | null = null
   private queue: string[] = []
@@ -121,23 +148,23 @@ class Tunnel {
     private readonly onEnd: (t: Tunnel) => void,
   ) {
     this.publicEnd = {
-    log,
-    warnRemote: (fields, msg) => log.warn(fields, msg),
-    receive: (text) => {
-      if (this.ended) return
-      if (this.privateSink !== null) {
-        this.privateSink.send(text)
-        return
-      }
-      this.queuedBytes += text.length
-      if (this.queue.length >= this.limits.messages || this.queuedBytes > this.limits.bytes) {
-        this.fail(1009, 'too much sent before the tunnel opened')
-        return
-      }
-      this.queue.push(text)
-    },
-    transportClosed: () => this.end(1000, 'client went away'),
-    close: (code, reason) => this.fail(code, reason),
+      log,
+      warnRemote: (fields, msg) => log.warn(fields, msg),
+      receive: (text) => {
+        if (this.ended) return
+        if (this.privateSink !== null) {
+          this.privateSink.send(text)
+          return
+        }
+        this.queuedBytes += text.length
+        if (this.queue.length >= this.limits.messages || this.queuedBytes > this.limits.bytes) {
+          this.fail(1009, 'too much sent before the tunnel opened')
+          return
+        }
+        this.queue.push(text)
+      },
+      transportClosed: (code, reason) => this.end(...passOn(code, reason, 'the client went away')),
+      close: (code, reason) => this.fail(code, reason),
     }
   }
 
@@ -155,18 +182,18 @@ class Tunnel {
       receive: (text) => {
         if (!this.ended) this.publicSink.send(text)
       },
-      transportClosed: () => {
+      transportClosed: (code, reason) => {
         if (this.ended) return
         this.privateSink = null
         this.ended = true
-        this.publicSink.close(3000, 'Go away!')
+        this.publicSink.close(...passOn(code, reason, 'the kite went away'))
         this.onEnd(this)
       },
       close: (code, reason) => {
-        sink.close(code, reason)
+        sink.close(code, closeReason(reason))
         if (!this.ended) {
           this.ended = true
-          this.publicSink.close(code, reason)
+          this.publicSink.close(code, closeReason(reason))
           this.onEnd(this)
         }
       },
@@ -176,7 +203,7 @@ class Tunnel {
   /** Ends the public session with a close code (and the tunnel, if open). */
   fail(code: number, reason: string): void {
     if (this.ended) return
-    this.publicSink.close(code, reason)
+    this.publicSink.close(code, closeReason(reason))
     this.end(code, reason)
   }
 
@@ -185,7 +212,7 @@ class Tunnel {
     this.ended = true
     if (this.timer !== null) clearTimeout(this.timer)
     this.timer = null
-    this.privateSink?.close(code === 1000 ? 1000 : 3000, reason)
+    this.privateSink?.close(code, closeReason(reason))
     this.privateSink = null
     this.queue = []
     this.onEnd(this)
@@ -245,7 +272,7 @@ async function tunnelProxyPlugin(app: FastifyInstance, o: TunnelProxyOptions): P
     const tunnel = new Tunnel(n, kiteID, sink, tlog, limits, ended)
     const conn = kites.get(kiteID)
     if (conn === undefined || conn.closed) {
-      queueMicrotask(() => tunnel.fail(3000, `no kite ${kiteID} is registered with this proxy`))
+      queueMicrotask(() => tunnel.fail(1011, `no kite ${kiteID} is registered with this proxy`))
       return tunnel
     }
     pending.set(n, tunnel)
@@ -255,11 +282,12 @@ async function tunnelProxyPlugin(app: FastifyInstance, o: TunnelProxyOptions): P
     const m = /\/proxy\/([^/.]+)\/([^/.]+)\/(?:websocket|xhr)/.exec(request?.url ?? '')
     const path = m !== null ? `${m[1]}/${m[2]}` : `${100 + (n % 900)}/${n.toString(16).padStart(20, '0')}`
     const url = `${scheme === 'https' ? 'wss' : 'ws'}://${publicHost()}/tunnel/${path}/websocket?token=${token}`
-    tunnel.timer = setTimeout(() => tunnel.fail(3000, 'the kite did not open a tunnel in time'), tunnelTimeoutMs)
+    tunnel.timer = setTimeout(() => tunnel.fail(1011, 'the kite did not open a tunnel in time'), tunnelTimeoutMs)
     tunnel.timer.unref()
     conn.tell('kite.tunnel', [{ url }], { timeout: tunnelTimeoutMs }).catch((err: Error) => {
       tlog.debug({ err: err.message }, 'tunnel proxy: kite.tunnel failed')
-      tunnel.fail(3000, `the kite did not open a tunnel: ${err.message}`)
+      // A tunnel already open stays (the answer was lost with the kite's proxy connection, not the tunnel).
+      if (!tunnel.open) tunnel.fail(1011, `the kite did not open a tunnel: ${err.message}`)
     })
     return tunnel
   }
@@ -310,6 +338,11 @@ async function tunnelProxyPlugin(app: FastifyInstance, o: TunnelProxyOptions): P
     })
     await scope.register(kiteTransports, { kite: publicHostSide, bodyLimit: frameLimit })
   })
+  const refuse = async (reply: FastifyReply, why: string): Promise<FastifyReply> => {
+    log.debug({ err: why }, 'tunnel proxy: tunnel refused')
+    await reply.code(403).send({ error: 'forbidden', message: `invalid tunnel token: ${why}` })
+    return reply
+  }
   await app.register(async (scope) => {
     scope.addHook('onRequest', async (request, reply) => {
       const path = request.url.split('?')[0]!
@@ -318,17 +351,25 @@ async function tunnelProxyPlugin(app: FastifyInstance, o: TunnelProxyOptions): P
         return reply
       }
       const token = (request.query as { token?: unknown }).token
+      let claims: Partial<TunnelTokenClaims>
       try {
         if (typeof token !== 'string') throw new Error('no token')
-        const claims = verifyToken(token, keyPair.publicKey, Math.floor(Date.now() / 1000))
-        const tunnel = pending.get(claims.seq)
-        if (tunnel === undefined || tunnel.kiteID !== claims.sub) throw new Error('token was used already or its tunnel is gone')
-        pending.delete(claims.seq)
+        claims = signedClaims(token, keyPair.publicKey)
+      } catch (err) {
+        // Not a token of this proxy: nobody's tunnel is concerned (the kite's kite.tunnel fails, or the wait ends).
+        return refuse(reply, (err as Error).message)
+      }
+      try {
+        const valid = checkClaims(claims, Math.floor(Date.now() / 1000))
+        const tunnel = pending.get(valid.seq)
+        if (tunnel === undefined || tunnel.kiteID !== valid.sub) throw new Error('token was used already or its tunnel is gone')
+        pending.delete(valid.seq)
         claimed.set(request.raw, tunnel)
       } catch (err) {
-        log.debug({ err: (err as Error).message }, 'tunnel proxy: tunnel refused')
-        await reply.code(403).send({ error: 'forbidden', message: `invalid tunnel token: ${(err as Error).message}` })
-        return reply
+        // A token this proxy signed, refused (expired, not valid yet): the public session waiting for it ends with 1008 (policy).
+        const waiting = typeof claims.seq === 'number' ? pending.get(claims.seq) : undefined
+        if (waiting !== undefined && waiting.kiteID === claims.sub) waiting.fail(1008, `tunnel token refused: ${(err as Error).message}`)
+        return refuse(reply, (err as Error).message)
       }
     })
     await scope.register(kiteTransports, { kite: privateSide, bodyLimit: frameLimit })

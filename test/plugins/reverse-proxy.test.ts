@@ -1,48 +1,13 @@
 import t from 'tap'
-import { createRequire } from 'node:module'
-import Fastify, { type FastifyInstance } from 'fastify'
-import type * as KitejsHelpers from '../helpers/kitejs.cjs'
-import { withTrustedTestCA } from '../helpers/tls.js'
 import { startKontrol, eventually } from '../helpers/kontrol.js'
 import { runFixture, waitForLine, exited } from '../helpers/child.js'
 import { connectClient } from '../helpers/server.js'
+import { callEveryTransport, findKites, kitejsCalls, type KitejsKind, startReverseProxy } from '../helpers/proxy.js'
 import { KiteClient } from '../../lib/client/client.js'
-import { kiteReverseProxy, backendTarget } from '../../plugins/reverse-proxy/index.js'
-import { kiteAuth } from '../../plugins/kite-auth/index.js'
-import { kontrolRegister } from '../../plugins/kontrol-register/index.js'
-import type { GetKitesResult } from '../../lib/protocol/kontrol.js'
+import { backendTarget } from '../../plugins/reverse-proxy/index.js'
 
-// Every socket of this file (ws, fetch, the kite's own process) trusts the test CA through NODE_EXTRA_CA_CERTS.
 // Several processes on a busy machine: more than the default per-file timeout.
 t.setTimeout(240000)
-const certs = withTrustedTestCA()
-const require = createRequire(import.meta.url)
-const kitejs = require('../helpers/kitejs.cjs') as typeof KitejsHelpers
-const quiet = process.env.KITE_TEST_LOG === '1' ? { level: 'debug' } : false
-
-interface Teardown {
-  teardown(fn: () => unknown): void
-}
-
-/** A reverse proxy over TLS (self-signed CA), registered with Kontrol as `proxy`. */
-async function startProxy(t: Teardown, kontrolURL: string, kiteKey: string): Promise<{ app: FastifyInstance; base: string }> {
-  const app = Fastify({ logger: quiet, https: { key: certs.key, cert: certs.cert } })
-  t.teardown(() => app.close())
-  await app.register(kiteReverseProxy, { publicHost: '127.0.0.1', region: 'test', environment: 'test', kite: { closeGraceMs: 200 } })
-  await app.register(kiteAuth, { kiteKey })
-  await app.register(kontrolRegister, { kontrolURL, kiteKey, backoff: { initialMs: 50, maxMs: 300 } })
-  const base = await app.listen({ port: 0, host: '127.0.0.1' })
-  await app.kontrolRegister.ready
-  return { app, base }
-}
-
-/** Kontrol's answer to getKites, asked as `user`. */
-async function findKites(t: Teardown, kontrolURL: string, kiteKey: string, query: Record<string, string>): Promise<GetKitesResult['kites']> {
-  const client = await connectClient(t, kontrolURL, { auth: { type: 'kiteKey', key: kiteKey } })
-  const result = (await client.tell('getKites', { query })) as GetKitesResult
-  await client.close()
-  return result.kites
-}
 
 t.test('backendTarget maps /proxy/<id>/<rest> onto the kite URL, query kept, never outside it', async (t) => {
   const backend = new URL('http://10.0.0.5:3636/kite')
@@ -55,7 +20,7 @@ t.test('backendTarget maps /proxy/<id>/<rest> onto the kite URL, query kept, nev
 
 t.test('a kite registered through the reverse proxy is found through Kontrol and called over TLS at the proxy', async (t) => {
   const kontrol = await startKontrol(t)
-  const { app: proxy, base } = await startProxy(t, kontrol.url, kontrol.kiteKey('proxy-owner'))
+  const { app: proxy, base } = await startReverseProxy(t, { kontrolURL: kontrol.url, kiteKey: kontrol.kiteKey('proxy-owner') })
   t.match(base, /^https:\/\/127\.0\.0\.1:\d+$/)
   t.equal(proxy.kontrolRegister.url, `${base}/kite`, 'the proxy registers its own public https URL with Kontrol')
   const [proxyFound] = await findKites(t, kontrol.url, kontrol.kiteKey('bob'), { name: 'proxy' })
@@ -72,27 +37,14 @@ t.test('a kite registered through the reverse proxy is found through Kontrol and
   t.equal(found?.url, registered, 'Kontrol gives the proxy URL to whoever looks the kite up')
   const token = found!.token
 
-  for (const transport of ['sockjs', 'xhr-polling', 'websocket'] as const) {
-    const client = await connectClient(t, found!.url, { transport, auth: { type: 'token', key: token }, timeout: 10000 })
-    t.equal(await client.tell('square', 4), 16, `KiteClient ${transport} through the proxy: square(4)`)
-    t.equal(await client.tell('secret'), 'hello bob', `KiteClient ${transport}: an authenticated method sees the token's user`)
-    const seen: number[] = []
-    t.equal(await client.tell('count', 3, (i: number) => seen.push(i)), 'done')
-    t.same(seen, [1, 2, 3], `KiteClient ${transport}: callbacks cross the proxy`)
-    await client.close()
-  }
+  await callEveryTransport(t, found!.url, token, 'the proxy')
 
-  const kitejsKinds = [
+  const kitejsKinds: KitejsKind[] = [
     { name: 'raw WebSocket', transport: 'ws', url: registered!.replace(/^https/, 'wss'), prefix: undefined },
     { name: 'SockJS WebSocket', transport: 'sockjs-ws', url: base, prefix: `/proxy/${id}` },
     { name: 'SockJS XHR polling', transport: 'sockjs-xhr', url: base, prefix: `/proxy/${id}` },
   ]
-  for (const kind of kitejsKinds) {
-    const kite = kitejs.connectKite(kind.url, { transport: kind.transport, prefix: kind.prefix, auth: { type: 'token', key: token } })
-    t.equal(await kite.tell('square', [5]), 25, `kite.js ${kind.name} through the proxy over TLS`)
-    t.equal(await kite.tell('secret', []), 'hello bob', `kite.js ${kind.name}: authenticated call`)
-    await kitejs.closeKite(kite)
-  }
+  await kitejsCalls(t, kitejsKinds, token, 'the proxy')
 
   // The kite's process dies: the proxy forgets it, and calls fail at once with a clear error.
   const held = await connectClient(t, found!.url, { transport: 'websocket', auth: { type: 'token', key: token } })
@@ -114,7 +66,7 @@ t.test('a kite registered through the reverse proxy is found through Kontrol and
 
 t.test('the proxy answers unknown ids with 404, refuses unauthenticated register and bad URLs', async (t) => {
   const kontrol = await startKontrol(t)
-  const { app: proxy, base } = await startProxy(t, kontrol.url, kontrol.kiteKey('proxy-owner'))
+  const { app: proxy, base } = await startReverseProxy(t, { kontrolURL: kontrol.url, kiteKey: kontrol.kiteKey('proxy-owner') })
   for (const path of ['/proxy/no-such-kite', '/proxy/no-such-kite/info', '/proxy/no-such-kite/123/abc/xhr']) {
     const res = await fetch(`${base}${path}`, { method: path.endsWith('xhr') ? 'POST' : 'GET' })
     t.equal(res.status, 404, `${path}: 404`)
@@ -142,7 +94,7 @@ t.test('the proxy answers unknown ids with 404, refuses unauthenticated register
 
 t.test('kontrolRegister dials KITE_PROXY_URL directly with its kite.key', async (t) => {
   const kontrol = await startKontrol(t)
-  const { app: proxy, base } = await startProxy(t, kontrol.url, kontrol.kiteKey('proxy-owner'))
+  const { app: proxy, base } = await startReverseProxy(t, { kontrolURL: kontrol.url, kiteKey: kontrol.kiteKey('proxy-owner') })
   const child = runFixture(t, 'proxied-kite.mjs', { KONTROL_URL: kontrol.url, KITE_KEY: kontrol.kiteKey('carol'), PROXY: 'reverse', KITE_PROXY_URL: `${base}/kite` })
   const [, id, registered] = await waitForLine(child, /^registered (\S+) (\S+)$/)
   t.equal(registered, `${base}/proxy/${id}`)
@@ -153,18 +105,13 @@ t.test('kontrolRegister dials KITE_PROXY_URL directly with its kite.key', async 
 
 t.test('a kite registers again through the proxy after the proxy restarts', async (t) => {
   const kontrol = await startKontrol(t)
-  const first = await startProxy(t, kontrol.url, kontrol.kiteKey('proxy-owner'))
+  const first = await startReverseProxy(t, { kontrolURL: kontrol.url, kiteKey: kontrol.kiteKey('proxy-owner') })
   const port = Number(new URL(first.base).port)
   const child = runFixture(t, 'proxied-kite.mjs', { KONTROL_URL: kontrol.url, KITE_KEY: kontrol.kiteKey('dave'), PROXY: 'reverse' })
   const [, id] = await waitForLine(child, /^registered (\S+) (\S+)$/)
   await first.app.close()
   // A new proxy on the same port: the kite finds it through Kontrol and registers with it again.
-  const app = Fastify({ logger: quiet, https: { key: certs.key, cert: certs.cert } })
-  t.teardown(() => app.close())
-  await app.register(kiteReverseProxy, { publicHost: '127.0.0.1', kite: { closeGraceMs: 200 } })
-  await app.register(kiteAuth, { kiteKey: kontrol.kiteKey('proxy-owner') })
-  await app.register(kontrolRegister, { kontrolURL: kontrol.url, kiteKey: kontrol.kiteKey('proxy-owner'), backoff: { initialMs: 50, maxMs: 300 } })
-  await app.listen({ port, host: '127.0.0.1' })
+  const { app } = await startReverseProxy(t, { kontrolURL: kontrol.url, kiteKey: kontrol.kiteKey('proxy-owner'), port })
   await eventually(() => app.kiteReverseProxy.kites.has(id!), 20000)
   const client = await connectClient(t, `${first.base}/proxy/${id}`, { transport: 'sockjs' })
   t.equal(await client.tell('square', 7), 49, 'reachable through the new proxy')

@@ -1,62 +1,18 @@
 import t from 'tap'
-import { createRequire } from 'node:module'
-import Fastify, { type FastifyInstance } from 'fastify'
-import WebSocket from 'ws'
-import type * as KitejsHelpers from '../helpers/kitejs.cjs'
-import { withTrustedTestCA } from '../helpers/tls.js'
 import { startKontrol, eventually } from '../helpers/kontrol.js'
 import { runFixture, waitForLine, exited } from '../helpers/child.js'
 import { connectClient } from '../helpers/server.js'
+import { callEveryTransport, dial, findKites, kitejsCalls, type KitejsKind, startTunnelProxy } from '../helpers/proxy.js'
 import { makeKontrol, signJwt } from '../helpers/tokens.js'
 import { KiteClient } from '../../lib/client/client.js'
-import { kiteTunnelProxy } from '../../plugins/tunnel-proxy/index.js'
-import { kiteAuth } from '../../plugins/kite-auth/index.js'
-import { kontrolRegister } from '../../plugins/kontrol-register/index.js'
 import { decodeJwt } from '../../lib/kitekey.js'
-import type { GetKitesResult } from '../../lib/protocol/kontrol.js'
 
 // Several processes on a busy machine: more than the default per-file timeout.
 t.setTimeout(240000)
-const certs = withTrustedTestCA()
-const require = createRequire(import.meta.url)
-const kitejs = require('../helpers/kitejs.cjs') as typeof KitejsHelpers
-const quiet = process.env.KITE_TEST_LOG === '1' ? { level: 'debug' } : false
-
-interface Teardown {
-  teardown(fn: () => unknown): void
-}
-
-/** A tunnel proxy over TLS, registered with Kontrol as `tunnelproxy` by Kontrol's own user (as upstream's RegisterToTunnel looks for it). */
-async function startTunnelProxy(t: Teardown, kontrolURL: string, kiteKey: string, tunnelTimeoutMs?: number): Promise<{ app: FastifyInstance; base: string }> {
-  const app = Fastify({ logger: quiet, https: { key: certs.key, cert: certs.cert } })
-  t.teardown(() => app.close())
-  await app.register(kiteTunnelProxy, { environment: 'test', region: 'test', tunnelTimeoutMs, kite: { closeGraceMs: 200 } })
-  await app.register(kiteAuth, { kiteKey })
-  await app.register(kontrolRegister, { kontrolURL, kiteKey, backoff: { initialMs: 50, maxMs: 300 }, url: () => app.kiteTunnelProxy.kiteURL() })
-  const base = await app.listen({ port: 0, host: '127.0.0.1' })
-  await app.kontrolRegister.ready
-  return { app, base }
-}
-
-async function findKites(t: Teardown, kontrolURL: string, kiteKey: string, query: Record<string, string>): Promise<GetKitesResult['kites']> {
-  const client = await connectClient(t, kontrolURL, { auth: { type: 'kiteKey', key: kiteKey } })
-  const result = (await client.tell('getKites', { query })) as GetKitesResult
-  await client.close()
-  return result.kites
-}
-
-/** Opens a WebSocket and resolves with the open socket, or rejects with the handshake error. */
-function dial(url: string): Promise<WebSocket> {
-  return new Promise((resolve, reject) => {
-    const ws = new WebSocket(url)
-    ws.once('open', () => resolve(ws))
-    ws.once('error', reject)
-  })
-}
 
 t.test('a kite that listens on no port is found through Kontrol and called through the tunnel proxy', async (t) => {
   const kontrol = await startKontrol(t)
-  const { app: proxy, base } = await startTunnelProxy(t, kontrol.url, kontrol.kiteKey('kontrol-owner'))
+  const { app: proxy, base } = await startTunnelProxy(t, { kontrolURL: kontrol.url, kiteKey: kontrol.kiteKey('kontrol-owner') })
   const [found] = await findKites(t, kontrol.url, kontrol.kiteKey('bob'), { name: 'tunnelproxy' })
   t.equal(found?.url, `${base.replace('https', 'wss')}/kite`, 'kite query finds the tunnel proxy at ws(s)://<publicHost>/kite, as upstream registers it')
   t.match(found?.kite, { name: 'tunnelproxy', version: '0.0.2', environment: 'test' })
@@ -70,29 +26,18 @@ t.test('a kite that listens on no port is found through Kontrol and called throu
   t.equal(hidden?.url, registered)
   const token = hidden!.token
 
-  for (const transport of ['sockjs', 'xhr-polling', 'websocket'] as const) {
-    const client = await connectClient(t, hidden!.url, { transport, auth: { type: 'token', key: token }, timeout: 10000 })
-    t.equal(await client.tell('square', 4), 16, `KiteClient ${transport} through the tunnel: square(4)`)
-    t.equal(await client.tell('secret'), 'hello bob', `KiteClient ${transport}: an authenticated method checks the token through the tunnel`)
-    const seen: number[] = []
-    t.equal(await client.tell('count', 3, (i: number) => seen.push(i)), 'done')
-    t.same(seen, [1, 2, 3], `KiteClient ${transport}: callbacks cross the tunnel`)
-    await client.close()
-  }
+  await callEveryTransport(t, hidden!.url, token, 'the tunnel')
   const anonymous = await connectClient(t, hidden!.url, { transport: 'sockjs' })
   t.equal(await anonymous.tell('square', 3), 9)
   await t.rejects(anonymous.tell('secret'), { name: 'KiteError', type: 'authenticationError' }, 'a call through the tunnel to an authenticated method without credentials is refused')
   await anonymous.close()
 
-  const kitejsKinds = [
+  const kitejsKinds: KitejsKind[] = [
     { name: 'raw WebSocket', transport: 'ws', url: registered!.replace(/^https/, 'wss'), prefix: undefined },
     { name: 'SockJS WebSocket', transport: 'sockjs-ws', url: `${base}/proxy?kiteID=${id}`, prefix: undefined },
+    { name: 'SockJS XHR polling', transport: 'sockjs-xhr', url: `${base}/proxy?kiteID=${id}`, prefix: undefined },
   ]
-  for (const kind of kitejsKinds) {
-    const kite = kitejs.connectKite(kind.url, { transport: kind.transport, prefix: kind.prefix, auth: { type: 'token', key: token } })
-    t.equal(await kite.tell('square', [5]), 25, `kite.js ${kind.name} through the tunnel over TLS`)
-    await kitejs.closeKite(kite)
-  }
+  await kitejsCalls(t, kitejsKinds, token, 'the tunnel')
 
   // The private kite dies: its tunnels close, the proxy forgets it, new clients get 404.
   const held = await connectClient(t, hidden!.url, { transport: 'sockjs', auth: { type: 'token', key: token } })
@@ -101,7 +46,7 @@ t.test('a kite that listens on no port is found through Kontrol and called throu
   const pending = t.rejects(held.tellWithTimeout('count', 0, 1_000_000, () => {}), { name: 'KiteError', type: 'disconnect' }, 'a call in flight fails with disconnect, not a hang')
   child.kill('SIGKILL')
   await exited(child)
-  t.match(await gone, /Go away|closed/, 'the public client is told the session ended')
+  t.match(await gone, /code=1001, reason=the kite went away/, 'the public client is told the kite went away (1001)')
   await pending
   await eventually(() => !proxy.kiteTunnelProxy.kites.has(id!), 10000)
   const late = new KiteClient(hidden!.url, { transport: 'sockjs', connectTimeout: 10000 })
@@ -113,7 +58,7 @@ t.test('a kite that listens on no port is found through Kontrol and called throu
 
 t.test('tunnel tokens: a forged, replayed, expired or misdirected token is refused', async (t) => {
   const kontrol = await startKontrol(t)
-  const { app: proxy, base } = await startTunnelProxy(t, kontrol.url, kontrol.kiteKey('kontrol-owner'))
+  const { app: proxy, base } = await startTunnelProxy(t, { kontrolURL: kontrol.url, kiteKey: kontrol.kiteKey('kontrol-owner') })
   // A private kite, driven by hand: it records the tunnel URL it is asked to dial.
   const urls: string[] = []
   const privateKite = new KiteClient(`${base}/kite`, { auth: { type: 'kiteKey', key: kontrol.kiteKey('alice') } })
@@ -148,7 +93,8 @@ t.test('tunnel tokens: a forged, replayed, expired or misdirected token is refus
   await t.rejects(dial(`${url.origin}${url.pathname}?token=${none}`), /403/, 'an unsigned token is refused')
   const misdirected = proxy.kiteTunnelProxy.signToken({ sub: 'someone-else', seq: claims.seq as number, iat: now, nbf: now - 60, exp: now + 60 })
   await t.rejects(dial(`${url.origin}${url.pathname}?token=${misdirected}`), /403/, 'a token for another kite is refused')
-  const expired = proxy.kiteTunnelProxy.signToken({ sub: claims.sub as string, seq: claims.seq as number, iat: now - 120, nbf: now - 180, exp: now - 60 })
+  // (Another tunnel's number: an expired token for this very tunnel would end its public session, see tunnel-proxy-close.test.ts.)
+  const expired = proxy.kiteTunnelProxy.signToken({ sub: claims.sub as string, seq: (claims.seq as number) + 1000, iat: now - 120, nbf: now - 180, exp: now - 60 })
   await t.rejects(dial(`${url.origin}${url.pathname}?token=${expired}`), /403/, 'an expired token is refused')
   await t.rejects(dial(`${url.origin}${url.pathname}`), /403/, 'no token: refused')
 
@@ -173,7 +119,7 @@ t.test('tunnel tokens: a forged, replayed, expired or misdirected token is refus
 
 t.test('a kite that never opens its tunnel: the public client is closed, not left hanging', async (t) => {
   const kontrol = await startKontrol(t)
-  const { app: proxy, base } = await startTunnelProxy(t, kontrol.url, kontrol.kiteKey('kontrol-owner'), 500)
+  const { app: proxy, base } = await startTunnelProxy(t, { kontrolURL: kontrol.url, kiteKey: kontrol.kiteKey('kontrol-owner') }, { tunnelTimeoutMs: 500 })
   const privateKite = new KiteClient(`${base}/kite`, { auth: { type: 'kiteKey', key: kontrol.kiteKey('alice') } })
   t.teardown(() => privateKite.close())
   privateKite.handle('kite.tunnel', () => null)
@@ -184,7 +130,7 @@ t.test('a kite that never opens its tunnel: the public client is closed, not lef
   await client.connect()
   const gone = new Promise<string>((resolve) => client.once('disconnect', resolve))
   const call = client.tell('square', 2)
-  t.match(await gone, /did not open a tunnel in time/)
+  t.match(await gone, /code=1011, reason=the kite did not open a tunnel in time/, 'closed with 1011')
   await t.rejects(call, { name: 'KiteError', type: 'disconnect' })
   t.equal(proxy.kiteTunnelProxy.pendingTunnels, 0)
   // An unregistered id and a missing one are refused over HTTP.
