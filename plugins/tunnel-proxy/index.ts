@@ -19,7 +19,11 @@ export interface TunnelProxyOptions {
   /** Version of the `tunnelproxy` kite. Default `0.0.2` (upstream `ProxyVersion`). */
   version?: string
   region?: string
-  /** Default `development`. */
+  /**
+   * Environment of the `tunnelproxy` kite. Default: the configuration's (`KITE_ENVIRONMENT`, else
+   * `unknown`), as upstream's tunnelproxy, so that a Go kite's `RegisterToTunnel` (which looks in
+   * its own environment, `unknown` by default) finds it.
+   */
   environment?: string
   /** More kite-server options for the `tunnelproxy` kite. */
   kite?: Partial<KiteServerOptions>
@@ -221,7 +225,7 @@ class Tunnel {
 
 async function tunnelProxyPlugin(app: FastifyInstance, o: TunnelProxyOptions): Promise<void> {
   if (!app.hasDecorator('kite')) {
-    await app.register(kiteServer, { name: 'tunnelproxy', version: o.version ?? '0.0.2', region: o.region, environment: o.environment ?? 'development', ...o.kite })
+    await app.register(kiteServer, { name: 'tunnelproxy', version: o.version ?? '0.0.2', region: o.region, environment: o.environment, ...o.kite })
   }
   const kite = app.kite
   const log = app.log.child({ plugin: 'tunnel-proxy' }) as unknown as Logger

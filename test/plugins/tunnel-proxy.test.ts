@@ -138,3 +138,22 @@ t.test('a kite that never opens its tunnel: the public client is closed, not lef
   t.equal((await fetch(`${base}/proxy/info`)).status, 400)
   t.equal((await fetch(`${base}/tunnel/1/2/xhr?token=x`, { method: 'POST' })).status, 404, 'tunnels are WebSocket only')
 })
+
+t.test('the tunnelproxy kite takes its environment from the configuration by default (unknown), as upstream, where a Go kite looks for it', async (t) => {
+  const { default: Fastify } = await import('fastify')
+  const { kiteTunnelProxy } = await import('../../index.js')
+  const saved = process.env.KITE_ENVIRONMENT
+  t.teardown(() => {
+    if (saved === undefined) delete process.env.KITE_ENVIRONMENT
+    else process.env.KITE_ENVIRONMENT = saved
+  })
+  for (const [env, expected] of [[undefined, 'unknown'], ['staging', 'staging']] as const) {
+    if (env === undefined) delete process.env.KITE_ENVIRONMENT
+    else process.env.KITE_ENVIRONMENT = env
+    const app = Fastify()
+    await app.register(kiteTunnelProxy, { publicHost: '127.0.0.1' })
+    await app.ready()
+    t.equal(app.kite.identity.environment, expected, `KITE_ENVIRONMENT ${env ?? 'unset'}: ${expected}`)
+    await app.close()
+  }
+})

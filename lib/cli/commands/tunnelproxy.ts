@@ -24,7 +24,7 @@ ws://<public-host>/kite (unless --no-register).
   --public-host H[:P]     host (and port) in the URLs handed out (default 127.0.0.1:<port>)
   --public-key, --private-key   RS256 PEM pair that signs tunnel tokens (default: a new pair per start)
   --cert, --key           PEM files: serve https/wss
-  --region R, --env E     region (default unknown) and environment (default development)
+  --region R, --env E     region and environment (default: KITE_REGION / KITE_ENVIRONMENT, else unknown, as upstream)
   --no-register           do not register the proxy with Kontrol
   --json                  print {url, kiteURL} as JSON
   --version               print the proxy version (${VERSION}) and exit`,
@@ -41,7 +41,7 @@ ws://<public-host>/kite (unless --no-register).
         ? { publicKey: await readFile(values['public-key'], 'utf8'), privateKey: await readFile(values['private-key'], 'utf8') }
         : undefined
     const app = await proxyApp(values, env)
-    await app.register(kiteTunnelProxy, { version: VERSION, region: values.region, environment: values.env ?? 'development', publicHost: values['public-host'], keyPair })
+    await app.register(kiteTunnelProxy, { version: VERSION, region: values.region, environment: values.env, publicHost: values['public-host'], keyPair })
     const registering = await authAndRegister(app, env, values['no-register'] !== true, () => app.kiteTunnelProxy.kiteURL())
     await app.listen({ port, host: values.host ?? '0.0.0.0' })
     if (registering) await app.kontrolRegister.ready
