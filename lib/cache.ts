@@ -1,4 +1,5 @@
 import { LruMap } from 'toad-cache'
+import { kiteError } from './errors.js'
 
 /** Milliseconds since the epoch, injectable so that tests move time instead of sleeping. */
 export type CacheClock = () => number
@@ -30,7 +31,7 @@ export class BoundedCache<K, V> {
   private readonly clock: CacheClock
 
   constructor(o: BoundedCacheOptions) {
-    if (!Number.isInteger(o.maxEntries) || o.maxEntries < 1) throw new RangeError(`cache maxEntries must be a positive integer, got ${String(o.maxEntries)}`)
+    if (!Number.isInteger(o.maxEntries) || o.maxEntries < 1) throw kiteError('KITE_ERR_CONFIG_INVALID', `cache maxEntries must be a positive integer, got ${String(o.maxEntries)}`)
     // toad-cache's own TTL reads Date.now(); expiry is kept here instead, by the injected clock.
     this.lru = new LruMap<Slot<V>>(o.maxEntries, 0)
     this.ttlMs = o.ttlMs ?? Infinity
