@@ -206,8 +206,8 @@ function contract(name: string, open: Factory, o: ContractOptions): void {
 
   t.test(`${name}: a query with no fields rejects`, { skip: o.skip }, async (t) => {
     const s = await open(t)
-    await t.rejects(s.query({}, 0), /at least one/)
-    await t.rejects(s.query({ name: '', region: '' }, 0), /at least one/)
+    await t.rejects(s.query({}, 0), { code: 'KITE_ERR_KONTROL_INVALID', message: /at least one/ })
+    await t.rejects(s.query({ name: '', region: '' }, 0), { code: 'KITE_ERR_KONTROL_INVALID', message: /at least one/ })
   })
 
   t.test(`${name}: key pairs`, { skip: o.skip }, async (t) => {
@@ -394,7 +394,7 @@ t.test('postgres: an unreachable server rejects create() and leaves nothing behi
 
 t.test('postgres: schema names are validated before any SQL', async (t) => {
   for (const schema of ['Kite', 'kite-x', 'kite;drop', '"kite"', '1kite', '', 'k'.repeat(51)]) {
-    t.throws(() => new PostgresStorage({ connectionString: PG_URL, schema }), /invalid PostgreSQL schema/, JSON.stringify(schema))
+    t.throws(() => new PostgresStorage({ connectionString: PG_URL, schema }), { code: 'KITE_ERR_KONTROL_STORAGE_CONFIG', message: /invalid PostgreSQL schema/ }, JSON.stringify(schema))
   }
 })
 
@@ -409,7 +409,7 @@ t.test('openStorage', async (t) => {
     await s.close()
   }
   const err = await openStorage('mysql://user:secret@host/db').then(() => null, (e: Error) => e)
-  t.match(err?.message, /unknown Kontrol storage/)
+  t.match(err, { code: 'KITE_ERR_KONTROL_STORAGE_CONFIG', message: /unknown Kontrol storage/ })
   t.notMatch(err?.message, /secret/, 'the password is not echoed')
   if (pgSkip !== false) return
   const schema = newSchema()
@@ -418,4 +418,13 @@ t.test('openStorage', async (t) => {
   t.ok(s instanceof PostgresStorage)
   await s.upsert(kite('a'), { url: 'ws://a/kite', keyId: 'key1' })
   t.same(await pgRun(`SELECT id FROM "${schema}".kite`), [{ id: 'a' }], 'the schema parameter picks the schema')
+})
+
+t.test('memory: a duplicate key pair and a closed storage reject with their codes', async (t) => {
+  const s = new MemoryStorage()
+  await s.addKeyPair({ id: 'k1', public: 'pub-1', private: 'p' })
+  await t.rejects(s.addKeyPair({ id: 'k1', public: 'pub-2', private: 'p' }), { code: 'KITE_ERR_KONTROL_STORAGE_CONFLICT', message: 'kontrol storage: key pair k1 already exists' })
+  await t.rejects(s.addKeyPair({ id: 'k2', public: ' pub-1\n', private: 'p' }), { code: 'KITE_ERR_KONTROL_STORAGE_CONFLICT', message: /public key already exists/ })
+  await s.close()
+  await t.rejects(s.get('x'), { code: 'KITE_ERR_KONTROL_STORAGE_CLOSED' })
 })
