@@ -140,6 +140,7 @@ async function kontrolPlugin(app: FastifyInstance, o: KontrolOptions): Promise<v
     storage,
     o.keyPair ?? { publicKeyFile: process.env.KONTROL_PUBLICKEYFILE, privateKeyFile: process.env.KONTROL_PRIVATEKEYFILE },
     log,
+    clock,
   )
   // Kontrol trusts every pair it ever had (retired ones too), so kite.keys of a retired pair can register and be renewed.
   const issuer = app.kite.identity.username

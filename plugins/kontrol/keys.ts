@@ -71,10 +71,11 @@ export class KontrolKeys {
     private readonly storage: KontrolStorage,
     public current: KeyPairRecord,
     private readonly log: FastifyBaseLogger,
+    private readonly clock: () => number,
   ) {}
 
   /** Loads the configured pair (adding it to storage if new), or the newest stored one, or generates one. */
-  static async load(storage: KontrolStorage, source: KeyPairSource, log: FastifyBaseLogger): Promise<KontrolKeys> {
+  static async load(storage: KontrolStorage, source: KeyPairSource, log: FastifyBaseLogger, clock: () => number = Date.now): Promise<KontrolKeys> {
     const pub = source.publicKey ?? (source.publicKeyFile !== undefined ? await readFile(source.publicKeyFile, 'utf8') : undefined)
     const priv = source.privateKey ?? (source.privateKeyFile !== undefined ? await readFile(source.privateKeyFile, 'utf8') : undefined)
     if ((pub === undefined) !== (priv === undefined)) throw kiteError('KITE_ERR_KONTROL_KEY_PAIR', 'both a public and a private key are needed, or neither')
@@ -95,7 +96,7 @@ export class KontrolKeys {
         log.info({ keyId: current.id }, 'kontrol: generated a new key pair')
       }
     }
-    const keys = new KontrolKeys(storage, current, log)
+    const keys = new KontrolKeys(storage, current, log, clock)
     for (const k of await storage.listKeyPairs()) keys.remember(k)
     return keys
   }
@@ -138,11 +139,11 @@ export class KontrolKeys {
     if (this.unusable.has(id)) return null
     const known = this.byId.get(id)
     // A retired pair stays retired; a live one is re-read now and then, in case another Kontrol retired it.
-    if (known !== undefined && (known.deletedAt !== null || Date.now() - (this.checkedAt.get(id) ?? 0) < RECHECK_MS)) return known
+    if (known !== undefined && (known.deletedAt !== null || this.clock() - (this.checkedAt.get(id) ?? 0) < RECHECK_MS)) return known
     const stored = await this.storage.getKeyPair(id)
     if (stored !== null) {
       if (!this.remember(stored)) return null
-      this.checkedAt.set(id, Date.now())
+      this.checkedAt.set(id, this.clock())
     }
     return stored ?? known ?? null
   }
