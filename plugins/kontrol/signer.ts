@@ -26,17 +26,31 @@ export class JwtSigner {
     const input = `${HEADER}.${Buffer.from(JSON.stringify(claims)).toString('base64url')}`
     const key = this.keyOf(pair)
     if (this.threads === 0) return `${input}.${this.signNow(input, key)}`
-    if (this.active >= this.threads) await new Promise<void>((resolve) => this.waiting.push(resolve))
-    this.active++
+    await this.acquire()
     try {
       const signature = await new Promise<Buffer>((resolve, reject) => {
         rsaSign('sha256', Buffer.from(input), key, (err, sig) => (err === null ? resolve(sig) : reject(kiteError('KITE_ERR_KONTROL_SIGN', err.message))))
       })
       return `${input}.${signature.toString('base64url')}`
     } finally {
-      this.active--
-      this.waiting.shift()?.()
+      this.release()
     }
+  }
+
+  /** Takes one of the `threads` slots, waiting for one when all are taken. */
+  private async acquire(): Promise<void> {
+    if (this.active < this.threads) {
+      this.active++
+      return
+    }
+    // release() hands its slot straight to the first waiter, so no newcomer can slip in between.
+    await new Promise<void>((resolve) => this.waiting.push(resolve))
+  }
+
+  private release(): void {
+    const next = this.waiting.shift()
+    if (next !== undefined) next()
+    else this.active--
   }
 
   /** Signs on the calling thread (tools and tests that need a kite.key at once). */

@@ -171,3 +171,12 @@ t.test('a watcher hears no REGISTER event for a kite whose token cannot be signe
   t.same(events.map((e) => [e.action, e.kite.name]), [['REGISTER', 'second']])
   t.equal(decodeJwt(events[0]!.token!).claims.aud, '/alice/test/second')
 })
+
+t.test('signings beyond signingThreads wait their turn, and each comes out signed by its own claims', async (t) => {
+  const { publicKey, privateKey } = testKeyPair()
+  const pair: KeyPairRecord = { id: 'p', public: publicKey, private: privateKey, deletedAt: null }
+  const signer = new JwtSigner(1)
+  const tokens = await Promise.all(Array.from({ length: 8 }, (_, i) => signer.sign({ sub: `user${i}` }, pair)))
+  const kiteKey = signer.signSync({ iss: 'k', sub: 'x', kontrolKey: publicKey }, pair)
+  t.same(tokens.map((x) => kiteJsVerify(x, kiteKey).claims.sub), Array.from({ length: 8 }, (_, i) => `user${i}`))
+})
