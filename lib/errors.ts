@@ -51,6 +51,13 @@ export const KiteErrorCodes = {
   KITE_ERR_KONTROL_AMBIGUOUS: { type: 'genericError', message: 'query matches more than one kite' },
   KITE_ERR_KONTROL_NO_KEY: { type: 'genericError', message: 'no valid authentication key found' },
   KITE_ERR_KONTROL_STORAGE: { type: 'genericError', message: 'kontrol storage is unavailable: %s' },
+  // Kontrol: signing, key pairs, storage setup (issue 14, helper "kontrol")
+  KITE_ERR_KONTROL_SIGN: { type: 'genericError', message: 'kontrol cannot sign: %s' },
+  KITE_ERR_KONTROL_KEY_PAIR: { type: 'genericError', message: 'kontrol key pair: %s' },
+  KITE_ERR_KONTROL_KEY_INVALID: { type: 'genericError', message: 'invalid kontrol key: %s' },
+  KITE_ERR_KONTROL_STORAGE_CONFIG: { type: 'genericError', message: '%s' },
+  KITE_ERR_KONTROL_STORAGE_CONFLICT: { type: 'genericError', message: 'kontrol storage: %s' },
+  KITE_ERR_KONTROL_STORAGE_CLOSED: { type: 'genericError', message: 'kontrol storage is closed' },
   KITE_ERR_POOL_NO_KITES: { type: 'sendError', message: 'no kites found for %s' },
   KITE_ERR_POOL_UNAVAILABLE: { type: 'sendError', message: 'no kite could take "%s": %s' },
 } as const satisfies Record<string, { type: WireErrorType; message: string }>

@@ -1,3 +1,5 @@
+import { BoundedCache } from '../cache.js'
+
 /** The two levels a remote warning uses (a pino or Fastify logger). */
 export interface WarnLog {
   warn(fields: object, msg: string): void
@@ -9,7 +11,7 @@ interface Seen {
   suppressed: number
 }
 
-/** Peers remembered at most; past that, entries older than the interval are dropped (all of them if none is). */
+/** Peers remembered at most; past that, the peer heard from least recently is forgotten. */
 const MAX_PEERS = 10_000
 
 /**
@@ -20,12 +22,15 @@ const MAX_PEERS = 10_000
  * count as `suppressed`. Never error level, never a stack.
  */
 export class RemoteWarnings {
-  private readonly seen = new Map<string, Seen>()
+  private readonly seen: BoundedCache<string, Seen>
 
   constructor(
     readonly intervalMs = 10_000,
     private readonly now: () => number = Date.now,
-  ) {}
+    maxPeers = MAX_PEERS,
+  ) {
+    this.seen = new BoundedCache({ maxEntries: maxPeers, clock: now })
+  }
 
   warn(log: WarnLog, peer: string, fields: Record<string, unknown>, msg: string): void {
     const now = this.now()
@@ -35,14 +40,8 @@ export class RemoteWarnings {
       log.debug(fields, msg)
       return
     }
-    if (entry === undefined && this.seen.size >= MAX_PEERS) this.prune(now)
     const suppressed = entry?.suppressed ?? 0
     this.seen.set(peer, { last: now, suppressed: 0 })
     log.warn(suppressed > 0 ? { ...fields, suppressed } : fields, msg)
-  }
-
-  private prune(now: number): void {
-    for (const [peer, s] of this.seen) if (now - s.last >= this.intervalMs) this.seen.delete(peer)
-    if (this.seen.size >= MAX_PEERS) this.seen.clear()
   }
 }

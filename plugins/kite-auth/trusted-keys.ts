@@ -1,4 +1,5 @@
 import { createPublicKey } from 'node:crypto'
+import { kiteError } from '../../lib/errors.js'
 
 /** The largest PEM accepted, in a token claim or in options. */
 export const MAX_PEM_LENGTH = 8192
@@ -11,16 +12,16 @@ export interface TrustedKontrolKey {
   issuer?: string
 }
 
-/** The identity of a public key whatever its PEM formatting: its SPKI DER, base64. */
+/** The identity of a public key whatever its PEM formatting: its SPKI DER, base64. Throws KITE_ERR_KONTROL_KEY_INVALID. */
 export function keyFingerprint(pem: string): string {
-  if (typeof pem !== 'string' || pem.length === 0 || pem.length > MAX_PEM_LENGTH) throw new Error('invalid kontrol key')
+  if (typeof pem !== 'string' || pem.length === 0 || pem.length > MAX_PEM_LENGTH) throw kiteError('KITE_ERR_KONTROL_KEY_INVALID', `not a PEM public key of at most ${MAX_PEM_LENGTH} characters`)
   let key
   try {
     key = createPublicKey(pem)
   } catch {
-    throw new Error('invalid kontrol key')
+    throw kiteError('KITE_ERR_KONTROL_KEY_INVALID', 'not a PEM public key')
   }
-  if (key.asymmetricKeyType !== 'rsa') throw new Error('kontrol key must be an RSA key')
+  if (key.asymmetricKeyType !== 'rsa') throw kiteError('KITE_ERR_KONTROL_KEY_INVALID', 'not an RSA key')
   return key.export({ type: 'spki', format: 'der' }).toString('base64')
 }
 

@@ -1,3 +1,4 @@
+import { BoundedCache } from '../../lib/cache.js'
 import type { Clock } from '../../lib/methods/throttle.js'
 
 interface Entry {
@@ -10,16 +11,16 @@ interface Entry {
  * Remembers what verifying a credential gave, until it expires, so that a
  * connection pays for one RSA verification per distinct token, not per call.
  * Failures are remembered briefly too, so that replaying a bad token costs
- * no RSA work. Bounded: the oldest entries go first.
+ * no RSA work. Bounded (the shared LRU of lib/cache.ts): the least recently
+ * used entries go first.
  */
 export class VerificationCache {
-  private readonly entries = new Map<string, Entry>()
+  private readonly entries: BoundedCache<string, Entry>
   private version = -1
 
-  constructor(
-    private readonly maxEntries: number,
-    private readonly clock: Clock,
-  ) {}
+  constructor(maxEntries: number, clock: Clock) {
+    this.entries = new BoundedCache({ maxEntries, clock })
+  }
 
   /** The cached outcome, or undefined; `trustVersion` drops everything when the trusted keys changed. */
   get(key: string, trustVersion: number): Entry | undefined {
@@ -28,21 +29,11 @@ export class VerificationCache {
       this.version = trustVersion
       return undefined
     }
-    const e = this.entries.get(key)
-    if (e === undefined) return undefined
-    if (e.until <= this.clock()) {
-      this.entries.delete(key)
-      return undefined
-    }
-    return e
+    return this.entries.get(key)
   }
 
   set(key: string, entry: Entry): void {
-    if (this.entries.size >= this.maxEntries) {
-      const oldest = this.entries.keys().next()
-      if (oldest.done !== true) this.entries.delete(oldest.value)
-    }
-    this.entries.set(key, entry)
+    this.entries.set(key, entry, entry.until)
   }
 
   get size(): number {

@@ -1,8 +1,8 @@
 import { registerURL } from '../kite-server/url.js'
-import { privateJwt } from '../kite-auth/private-jwt.js'
 import type { FastifyInstance } from 'fastify'
 import fp from 'fastify-plugin'
 import { chmod, mkdir } from 'node:fs/promises'
+import { availableParallelism } from 'node:os'
 import { join } from 'node:path'
 import { kiteHome } from '../../lib/kitekey.js'
 import { checkOptions, type OptionChecker } from '../../lib/options.js'
@@ -13,7 +13,8 @@ import { Registry } from './registry.js'
 import { KontrolService } from './service.js'
 import { openStorage } from './storage/index.js'
 import type { KeyPairRecord, KontrolStorage } from './storage/storage.js'
-import { TokenIssuer, type JwtSign } from './tokens.js'
+import { JwtSigner } from './signer.js'
+import { TokenIssuer } from './tokens.js'
 
 /** Options of the kontrol plugin. */
 export interface KontrolOptions {
@@ -35,6 +36,14 @@ export interface KontrolOptions {
   tokenTTL?: number
   /** Seconds iat/nbf are backdated and tokens last longer. Default 300 (Go). */
   tokenLeeway?: number
+  /** Tokens kept for reuse, per (audience, requester, key pair); the least recently used go first. Default 10000. */
+  tokenCacheSize?: number
+  /**
+   * RS256 signings run at once on libuv's thread pool, off the event loop. Default: the number of
+   * CPUs, at most the pool's size (`UV_THREADPOOL_SIZE`, 4 unless set). 0 signs on the event loop
+   * (each token then stalls every other call of this Kontrol for about 1–2 ms).
+   */
+  signingThreads?: number
   /** Enables `registerMachine`: must throw unless the caller may get a kite.key for its claimed username. */
   machineAuthenticate?: MachineAuthenticate
   /** Milliseconds between re-reads of the stored key pairs, so that pairs other Kontrols add are trusted. Default 10000. */
@@ -75,6 +84,12 @@ declare module 'fastify' {
 /** How often stored key pairs are re-read, to trust pairs other Kontrols added. */
 const KEY_REFRESH_MS = 10_000
 
+/** One signing per CPU, within libuv's thread pool (which file and DNS work share). */
+function defaultSigningThreads(): number {
+  const pool = Number(process.env.UV_THREADPOOL_SIZE)
+  return Math.max(1, Math.min(availableParallelism(), Number.isInteger(pool) && pool > 0 ? pool : 4))
+}
+
 /** Checks every option when the plugin registers. */
 function resolveKontrolOptions(o: KontrolOptions) {
   const c: OptionChecker = checkOptions('kontrol', o)
@@ -100,6 +115,8 @@ function resolveKontrolOptions(o: KontrolOptions) {
     sweepMs: c.number('sweepInterval', 1000, positive),
     tokenTTL: c.number('tokenTTL', 48 * 3600, positive),
     tokenLeeway: c.number('tokenLeeway', 300),
+    tokenCacheSize: c.number('tokenCacheSize', 10_000, { integer: true, min: 1 }),
+    signingThreads: c.number('signingThreads', defaultSigningThreads(), { integer: true, max: 1024 }),
     machineAuthenticate: c.fn<MachineAuthenticate>('machineAuthenticate'),
     clock: c.fn<() => number>('clock') ?? Date.now,
     keyRefreshMs: c.number('keyRefreshInterval', KEY_REFRESH_MS, positive),
@@ -107,7 +124,7 @@ function resolveKontrolOptions(o: KontrolOptions) {
 }
 
 async function kontrolPlugin(app: FastifyInstance, o: KontrolOptions): Promise<void> {
-  const { heartbeatSeconds, slackSeconds, graceSeconds, sweepMs, tokenTTL, tokenLeeway, clock, machineAuthenticate, keyRefreshMs } = resolveKontrolOptions(o)
+  const { heartbeatSeconds, slackSeconds, graceSeconds, sweepMs, tokenTTL, tokenLeeway, tokenCacheSize, signingThreads, clock, machineAuthenticate, keyRefreshMs } = resolveKontrolOptions(o)
   let storageSpec = o.storage
   if (storageSpec === undefined) {
     // The default file sits in $KITE_HOME beside kite.key: that folder is private (0700), as writeKiteKey makes it.
@@ -123,6 +140,7 @@ async function kontrolPlugin(app: FastifyInstance, o: KontrolOptions): Promise<v
     storage,
     o.keyPair ?? { publicKeyFile: process.env.KONTROL_PUBLICKEYFILE, privateKeyFile: process.env.KONTROL_PRIVATEKEYFILE },
     log,
+    clock,
   )
   // Kontrol trusts every pair it ever had (retired ones too), so kite.keys of a retired pair can register and be renewed.
   const issuer = app.kite.identity.username
@@ -135,9 +153,9 @@ async function kontrolPlugin(app: FastifyInstance, o: KontrolOptions): Promise<v
   keyRefresh.unref()
   app.addHook('onClose', async () => clearInterval(keyRefresh))
 
-  const jwt = (await privateJwt(app, 'kontrol', { secret: { private: keys.current.private, public: keys.current.public }, sign: { algorithm: 'RS256' } })) as unknown as { sign: JwtSign }
   let url = o.kontrolURL ?? ''
-  const tokens = new TokenIssuer({ issuer, kontrolURL: () => url, ttlMs: tokenTTL * 1000, leewayMs: tokenLeeway * 1000, clock, sign: (claims, opts) => jwt.sign(claims, opts) })
+  const signer = new JwtSigner(signingThreads)
+  const tokens = new TokenIssuer({ issuer, kontrolURL: () => url, ttlMs: tokenTTL * 1000, leewayMs: tokenLeeway * 1000, cacheSize: tokenCacheSize, clock, signer })
   const registry = new Registry(storage, { heartbeatSeconds, ttlMs: (heartbeatSeconds + graceSeconds) * 1000, overdueMs: (heartbeatSeconds + slackSeconds) * 1000, sweepMs, clock, log })
   const service = new KontrolService(storage, registry, keys, tokens)
   addKontrolMethods(app.kite, service, { machineAuthenticate, authenticate: (ctx) => app.kiteAuth.authenticate(ctx) })

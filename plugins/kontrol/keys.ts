@@ -1,6 +1,7 @@
-import { createPrivateKey, generateKeyPairSync, randomUUID } from 'node:crypto'
+import { createPrivateKey, createPublicKey, generateKeyPairSync, randomUUID } from 'node:crypto'
 import { readFile } from 'node:fs/promises'
 import type { FastifyBaseLogger } from 'fastify'
+import { KiteError, kiteError } from '../../lib/errors.js'
 import { keyFingerprint } from '../kite-auth/trusted-keys.js'
 import type { KeyPairRecord, KontrolStorage } from './storage/storage.js'
 
@@ -15,6 +16,23 @@ export interface KeyPairSource {
 function generatePair(): { public: string; private: string } {
   const { publicKey, privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048, publicKeyEncoding: { type: 'spki', format: 'pem' }, privateKeyEncoding: { type: 'pkcs8', format: 'pem' } })
   return { public: publicKey.trim(), private: privateKey.trim() }
+}
+
+/** Throws KITE_ERR_KONTROL_KEY_PAIR unless `priv` is an RSA private key whose public half is `pub`. */
+function checkHalves(pub: string, priv: string): void {
+  let fingerprint: string
+  try {
+    fingerprint = keyFingerprint(pub)
+  } catch (err) {
+    throw kiteError('KITE_ERR_KONTROL_KEY_PAIR', `the public key: ${err instanceof KiteError ? err.message : 'unreadable'}`)
+  }
+  let derived: string
+  try {
+    derived = createPublicKey(createPrivateKey(priv)).export({ type: 'spki', format: 'der' }).toString('base64')
+  } catch {
+    throw kiteError('KITE_ERR_KONTROL_KEY_PAIR', 'the private key is not a PEM private key')
+  }
+  if (derived !== fingerprint) throw kiteError('KITE_ERR_KONTROL_KEY_PAIR', 'the private key is not the public key\'s other half')
 }
 
 /** How often a live key pair is re-read from storage (another Kontrol may retire it). */
@@ -53,16 +71,17 @@ export class KontrolKeys {
     private readonly storage: KontrolStorage,
     public current: KeyPairRecord,
     private readonly log: FastifyBaseLogger,
+    private readonly clock: () => number,
   ) {}
 
   /** Loads the configured pair (adding it to storage if new), or the newest stored one, or generates one. */
-  static async load(storage: KontrolStorage, source: KeyPairSource, log: FastifyBaseLogger): Promise<KontrolKeys> {
+  static async load(storage: KontrolStorage, source: KeyPairSource, log: FastifyBaseLogger, clock: () => number = Date.now): Promise<KontrolKeys> {
     const pub = source.publicKey ?? (source.publicKeyFile !== undefined ? await readFile(source.publicKeyFile, 'utf8') : undefined)
     const priv = source.privateKey ?? (source.privateKeyFile !== undefined ? await readFile(source.privateKeyFile, 'utf8') : undefined)
-    if ((pub === undefined) !== (priv === undefined)) throw new TypeError('kontrol needs both a public and a private key, or neither')
+    if ((pub === undefined) !== (priv === undefined)) throw kiteError('KITE_ERR_KONTROL_KEY_PAIR', 'both a public and a private key are needed, or neither')
     let current: KeyPairRecord | null = null
     if (pub !== undefined && priv !== undefined) {
-      keyFingerprint(pub)
+      checkHalves(pub, priv)
       current = await storage.getKeyPairByPublic(pub.trim())
       if (current === null) {
         current = { id: randomUUID(), public: pub.trim(), private: priv.trim(), deletedAt: null }
@@ -77,7 +96,7 @@ export class KontrolKeys {
         log.info({ keyId: current.id }, 'kontrol: generated a new key pair')
       }
     }
-    const keys = new KontrolKeys(storage, current, log)
+    const keys = new KontrolKeys(storage, current, log, clock)
     for (const k of await storage.listKeyPairs()) keys.remember(k)
     return keys
   }
@@ -120,11 +139,11 @@ export class KontrolKeys {
     if (this.unusable.has(id)) return null
     const known = this.byId.get(id)
     // A retired pair stays retired; a live one is re-read now and then, in case another Kontrol retired it.
-    if (known !== undefined && (known.deletedAt !== null || Date.now() - (this.checkedAt.get(id) ?? 0) < RECHECK_MS)) return known
+    if (known !== undefined && (known.deletedAt !== null || this.clock() - (this.checkedAt.get(id) ?? 0) < RECHECK_MS)) return known
     const stored = await this.storage.getKeyPair(id)
     if (stored !== null) {
       if (!this.remember(stored)) return null
-      this.checkedAt.set(id, Date.now())
+      this.checkedAt.set(id, this.clock())
     }
     return stored ?? known ?? null
   }

@@ -72,7 +72,7 @@ export function addKontrolMethods(kite: Kite, service: KontrolService, o: { mach
         } catch (err) {
           throw kiteError('KITE_ERR_KONTROL_INVALID', `cannot authenticate user: ${(err as Error).message}`)
         }
-        return service.issueKiteKey(username)
+        return service.kiteKeyFor(username)
       }
       // The username is only claimed here, so this needs a deployment's own check.
       if (machineAuthenticate === undefined) throw kiteError('KITE_ERR_KONTROL_INVALID', 'registerMachine needs a valid kite.key here (this Kontrol gives new users no kite.key)')
@@ -85,7 +85,7 @@ export function addKontrolMethods(kite: Kite, service: KontrolService, o: { mach
       }
       const username = req.kite.username
       if (username === '') throw kiteError('KITE_ERR_KONTROL_INVALID', 'no username')
-      return service.issueKiteKey(username)
+      return service.kiteKeyFor(username)
     })
     .disableAuthentication()
 }

@@ -88,7 +88,7 @@ export class KontrolService {
     await this.registry.register(kite, checkedURL, pair.id, conn)
     const result: RegisterResult = { url: checkedURL, heartbeatInterval }
     if (renewed) {
-      result.kiteKey = this.tokens.kiteKey(kite.username, pair)
+      result.kiteKey = await this.tokens.kiteKey(kite.username, pair)
       result.publicKey = pair.public
     }
     this.stats.registrations++
@@ -130,12 +130,13 @@ export class KontrolService {
     }
     // A kite whose heartbeat is overdue (frozen, its host gone) is not handed out, though it is not removed until interval + grace.
     const matching = records.filter((r) => (constraint === null || constraint(r.kite.version)) && !this.registry.overdue(r))
-    const out: KiteWithToken[] = []
-    for (const r of shuffle(matching)) {
-      const pair = await this.pairFor(r)
-      out.push({ kite: r.kite, url: r.url, keyId: r.keyId, token: this.tokens.token(audienceOf(r.kite), requester, pair, force) })
-    }
-    return out
+    // The tokens are signed concurrently, off the event loop (kites of one audience share one).
+    return Promise.all(
+      shuffle(matching).map(async (r) => {
+        const pair = await this.pairFor(r)
+        return { kite: r.kite, url: r.url, keyId: r.keyId, token: await this.tokens.token(audienceOf(r.kite), requester, pair, force) }
+      }),
+    )
   }
 
   /** A token for exactly one kite. */
@@ -152,9 +153,14 @@ export class KontrolService {
     return pair.public
   }
 
-  /** A new kite.key for `username`, signed with the current pair. */
-  issueKiteKey(username: string): string {
+  /** A new kite.key for `username`, signed with the current pair, off the event loop. */
+  kiteKeyFor(username: string): Promise<string> {
     return this.tokens.kiteKey(username, this.keys.current)
+  }
+
+  /** The same, signed on the calling thread: for tools and tests that need a kite.key at once. */
+  issueKiteKey(username: string): string {
+    return this.tokens.kiteKeySync(username, this.keys.current)
   }
 
   /** Watches the registry for `query`; returns the function that stops watching. */
@@ -171,9 +177,12 @@ export class KontrolService {
         .get(event.kite.id)
         .then(async (record) => (record === null ? this.keys.current : this.pairFor(record)))
         .catch(() => this.keys.current)
-        .then((pair) => {
-          message.token = this.tokens.token(audienceOf(event.kite), requester, pair)
+        .then(async (pair) => {
+          message.token = await this.tokens.token(audienceOf(event.kite), requester, pair)
           send(message)
+        })
+        .catch(() => {
+          // The token could not be signed: the watcher hears nothing of this kite rather than get a token-less event.
         })
     })
   }

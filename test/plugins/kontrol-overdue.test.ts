@@ -35,7 +35,7 @@ t.test('getKites leaves out a kite whose heartbeat is overdue, before it is remo
   t.same(await find({ username: 'alice', name: 'http-kite' }), [], 'a heartbeat overdue by more than the slack: no longer handed out')
   await k.app.kontrol.registry.sweep()
   t.not(await storage.get(kite.id), null, 'yet not removed: it may only be slow')
-  await t.rejects(finder.tell('getToken', { id: kite.id }), { message: 'no kites found' }, 'no token for it either')
+  await t.rejects(finder.tell('getToken', { id: kite.id }), { code: 'KITE_ERR_KONTROL_NO_KITES' }, 'no token for it either')
 
   t.equal(await heartbeat(), 'pong')
   t.same(await find({ username: 'alice', name: 'http-kite' }), [kite.id], 'its next heartbeat brings it back at once')

@@ -60,7 +60,7 @@ t.teardown(async () => {
 const delay = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms))
 
 /** Polls `cond` every 10 ms until it holds; fails after `timeoutMs`. */
-async function until(what: string, cond: () => boolean | Promise<boolean>, timeoutMs = 2000): Promise<void> {
+async function until(what: string, cond: () => boolean | Promise<boolean>, timeoutMs = 10_000): Promise<void> {
   const end = Date.now() + timeoutMs
   while (!(await cond())) {
     if (Date.now() > end) throw new Error(`timed out waiting for ${what}`)
@@ -110,6 +110,8 @@ interface ContractOptions {
   id?: (name: string) => string
   /** Go Kontrol's tables: a row refreshed within Go's KeyTTL (90 s) stays fresh whatever freshSince says. */
   goKeyTTL?: boolean
+  /** Moves the storage's clock on by a few ms: the injected clock of memory and SQLite; PostgreSQL's is the server's, so there time passes. */
+  tick: () => Promise<void>
 }
 
 function contract(name: string, open: Factory, o: ContractOptions): void {
@@ -166,7 +168,7 @@ function contract(name: string, open: Factory, o: ContractOptions): void {
     await s.upsert(kite('a'), { url: 'ws://a/kite', keyId: key1 })
     await s.upsert(kite('b'), { url: 'ws://b/kite', keyId: key1 })
     const before = (await s.get(id('a')))!.updatedAt
-    await delay(5) // the clock must move for updatedAt to
+    await o.tick() // the clock must move for updatedAt to
     t.same(await s.touch([id('a'), id('ghost'), id('b')]), [id('ghost')])
     t.ok((await s.get(id('a')))!.updatedAt > before, 'updatedAt moved forward')
     t.same(await s.touch([]), [])
@@ -180,7 +182,7 @@ function contract(name: string, open: Factory, o: ContractOptions): void {
     t.equal((await s.query({ id: id('a') }, a.updatedAt)).length, 1, 'refreshed at freshSince counts as fresh')
     if (o.goKeyTTL === true) t.equal((await s.query({ id: id('a') }, a.updatedAt + 1)).length, 1, "on Go's tables a row within KeyTTL stays fresh")
     else t.same(await s.query({ id: id('a') }, a.updatedAt + 1), [], 'older than freshSince is excluded')
-    await delay(5)
+    await o.tick()
     await s.upsert(kite('b'), { url: 'ws://b/kite', keyId: key1 })
     const b = (await s.get(id('b')))!
     t.ok(b.updatedAt > a.updatedAt)
@@ -206,8 +208,8 @@ function contract(name: string, open: Factory, o: ContractOptions): void {
 
   t.test(`${name}: a query with no fields rejects`, { skip: o.skip }, async (t) => {
     const s = await open(t)
-    await t.rejects(s.query({}, 0), /at least one/)
-    await t.rejects(s.query({ name: '', region: '' }, 0), /at least one/)
+    await t.rejects(s.query({}, 0), { code: 'KITE_ERR_KONTROL_INVALID', message: /at least one/ })
+    await t.rejects(s.query({ name: '', region: '' }, 0), { code: 'KITE_ERR_KONTROL_INVALID', message: /at least one/ })
   })
 
   t.test(`${name}: key pairs`, { skip: o.skip }, async (t) => {
@@ -217,7 +219,7 @@ function contract(name: string, open: Factory, o: ContractOptions): void {
     const first = { id: id('z-key'), public: pem('first'), private: 'private-1' }
     const second = { id: id('a-key'), public: pem('second'), private: 'private-2' }
     await s.addKeyPair(first)
-    await delay(2)
+    await o.tick()
     await s.addKeyPair(second)
     t.same(await s.getKeyPair(id('z-key')), { ...first, deletedAt: null }, 'stored exactly as given')
     t.same(await s.getKeyPairByPublic(`  ${first.public.trim()}\r\n\n`), { ...first, deletedAt: null }, 'public keys compare trimmed')
@@ -234,7 +236,7 @@ function contract(name: string, open: Factory, o: ContractOptions): void {
     t.ok(Math.abs(retired.deletedAt! - Date.now()) < 60_000, 'deletedAt is ms since the epoch')
     t.same({ ...retired, deletedAt: null }, { ...first, deletedAt: null }, 'a retired pair stays readable')
     t.equal((await s.getKeyPairByPublic(first.public))?.deletedAt, retired.deletedAt)
-    await delay(2)
+    await o.tick()
     await s.retireKeyPair(id('z-key'))
     t.equal((await s.getKeyPair(id('z-key')))!.deletedAt, retired.deletedAt, 'retiring twice keeps the first time')
     await s.retireKeyPair(id('nope'))
@@ -286,17 +288,24 @@ function contract(name: string, open: Factory, o: ContractOptions): void {
   })
 }
 
+/** The clock memory and SQLite storages are given: it moves only when a test ticks it. */
+let storageNow = Date.now()
+const storageClock = (): number => storageNow
+const tickStorageClock = async (): Promise<void> => void (storageNow += 5)
+/** PostgreSQL stamps rows with the server's clock: a few ms of real time must pass. */
+const tickServerClock = (): Promise<void> => delay(5)
+
 contract('memory', async (t) => {
-  const s = new MemoryStorage()
+  const s = new MemoryStorage(storageClock)
   t.teardown(() => s.close())
   return s
-}, { syncEvents: true, skip: false })
+}, { syncEvents: true, skip: false, tick: tickStorageClock })
 
 contract('sqlite', async (t) => {
-  const s = new SqliteStorage(join(t.testdir(), 'kontrol.db'))
+  const s = new SqliteStorage(join(t.testdir(), 'kontrol.db'), storageClock)
   t.teardown(() => s.close())
   return s
-}, { syncEvents: true, skip: false })
+}, { syncEvents: true, skip: false, tick: tickStorageClock })
 
 async function openPostgres(t: Test, options: Partial<PostgresStorageOptions> = {}): Promise<PostgresStorage> {
   const s = await PostgresStorage.create({ connectionString: PG_URL, schema: newSchema(), poolSize: 4, ...options })
@@ -304,7 +313,7 @@ async function openPostgres(t: Test, options: Partial<PostgresStorageOptions> = 
   return s
 }
 
-contract('postgres', (t) => openPostgres(t), { syncEvents: false, skip: pgSkip })
+contract('postgres', (t) => openPostgres(t), { syncEvents: false, skip: pgSkip, tick: tickServerClock })
 
 /** A UUID standing for `name`, always the same (Go's tables take UUIDs only). */
 function uuidOf(name: string): string {
@@ -322,7 +331,7 @@ contract('postgres on Go Kontrol\'s tables', async (t) => {
   t.teardown(() => s.close())
   if (s.layout !== 'go') throw new Error('not on the go layout')
   return s
-}, { syncEvents: false, skip: pgSkip, id: uuidOf, goKeyTTL: true })
+}, { syncEvents: false, skip: pgSkip, id: uuidOf, goKeyTTL: true, tick: tickServerClock })
 
 t.test('sqlite: the data survives a reopen', async (t) => {
   const path = join(t.testdir(), 'kontrol.db')
@@ -346,14 +355,16 @@ t.test('postgres: two instances on one schema share kites and events', { skip: p
   a.onEvent((e) => atA.push(e))
   await a.upsert(kite('x'), { url: 'ws://x/kite', keyId: 'key1' })
   t.equal((await b.get('x'))?.url, 'ws://x/kite', 'visible through the other instance')
-  await until('the event at b', () => atB.length === 1, 1000)
-  await until('the event at a', () => atA.length === 1, 1000)
+  await until('the event at b', () => atB.length === 1, 10_000)
+  await until('the event at a', () => atA.length === 1, 10_000)
   t.same(atB[0], { action: 'REGISTER', kite: kite('x'), url: 'ws://x/kite' })
   await b.remove('x')
-  await until('the deregistration at a', () => atA.length === 2, 1000)
+  await until('the deregistration at a', () => atA.length === 2, 10_000)
   t.equal(atA[1]!.action, 'DEREGISTER')
-  await delay(50)
-  t.same([atA.length, atB.length], [2, 2], 'each event arrives once per instance')
+  // A marker event: notifications arrive in commit order, so once it is heard no duplicate of the earlier ones can follow.
+  await a.upsert(kite('marker'), { url: 'ws://m/kite', keyId: 'key1' })
+  await until('the marker at both', () => atA.some((e) => e.kite.id === 'marker') && atB.some((e) => e.kite.id === 'marker'), 10_000)
+  t.same([atA.length, atB.length], [3, 3], 'each event arrives once per instance')
 })
 
 t.test('postgres: migrations run concurrently without error', { skip: pgSkip }, async (t) => {
@@ -394,7 +405,7 @@ t.test('postgres: an unreachable server rejects create() and leaves nothing behi
 
 t.test('postgres: schema names are validated before any SQL', async (t) => {
   for (const schema of ['Kite', 'kite-x', 'kite;drop', '"kite"', '1kite', '', 'k'.repeat(51)]) {
-    t.throws(() => new PostgresStorage({ connectionString: PG_URL, schema }), /invalid PostgreSQL schema/, JSON.stringify(schema))
+    t.throws(() => new PostgresStorage({ connectionString: PG_URL, schema }), { code: 'KITE_ERR_KONTROL_STORAGE_CONFIG', message: /invalid PostgreSQL schema/ }, JSON.stringify(schema))
   }
 })
 
@@ -409,7 +420,7 @@ t.test('openStorage', async (t) => {
     await s.close()
   }
   const err = await openStorage('mysql://user:secret@host/db').then(() => null, (e: Error) => e)
-  t.match(err?.message, /unknown Kontrol storage/)
+  t.match(err, { code: 'KITE_ERR_KONTROL_STORAGE_CONFIG', message: /unknown Kontrol storage/ })
   t.notMatch(err?.message, /secret/, 'the password is not echoed')
   if (pgSkip !== false) return
   const schema = newSchema()
@@ -418,4 +429,13 @@ t.test('openStorage', async (t) => {
   t.ok(s instanceof PostgresStorage)
   await s.upsert(kite('a'), { url: 'ws://a/kite', keyId: 'key1' })
   t.same(await pgRun(`SELECT id FROM "${schema}".kite`), [{ id: 'a' }], 'the schema parameter picks the schema')
+})
+
+t.test('memory: a duplicate key pair and a closed storage reject with their codes', async (t) => {
+  const s = new MemoryStorage()
+  await s.addKeyPair({ id: 'k1', public: 'pub-1', private: 'p' })
+  await t.rejects(s.addKeyPair({ id: 'k1', public: 'pub-2', private: 'p' }), { code: 'KITE_ERR_KONTROL_STORAGE_CONFLICT', message: 'kontrol storage: key pair k1 already exists' })
+  await t.rejects(s.addKeyPair({ id: 'k2', public: ' pub-1\n', private: 'p' }), { code: 'KITE_ERR_KONTROL_STORAGE_CONFLICT', message: /public key already exists/ })
+  await s.close()
+  await t.rejects(s.get('x'), { code: 'KITE_ERR_KONTROL_STORAGE_CLOSED' })
 })

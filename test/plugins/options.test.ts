@@ -30,7 +30,7 @@ const plugins: Record<string, { setup: Setup; options: string[] }> = {
   },
   kontrol: {
     setup: async (app, o) => { await base(app); await app.register(kiteAuth, { kiteKey: false }).after(); return app.register(kontrol, { storage: 'memory', keyPair: { publicKey, privateKey }, ...o } as never) },
-    options: ['storage', 'keyPair', 'kontrolURL', 'keyRefreshInterval', 'heartbeatInterval', 'heartbeatGrace', 'heartbeatSlack', 'sweepInterval', 'tokenTTL', 'tokenLeeway', 'machineAuthenticate', 'clock'],
+    options: ['storage', 'keyPair', 'kontrolURL', 'keyRefreshInterval', 'heartbeatInterval', 'heartbeatGrace', 'heartbeatSlack', 'sweepInterval', 'tokenTTL', 'tokenLeeway', 'tokenCacheSize', 'signingThreads', 'machineAuthenticate', 'clock'],
   },
   'kontrol-register': {
     setup: async (app, o) => { await base(app); return app.register(kontrolRegister, { kiteKey, kontrolURL: 'http://127.0.0.1:1/kite', ...o } as never) },

@@ -1,3 +1,4 @@
+import { kiteError } from '../../../lib/errors.js'
 import { MemoryStorage } from './memory.js'
 import type { KontrolStorage } from './storage.js'
 
@@ -12,7 +13,9 @@ async function withDriver<T>(driver: string, load: () => Promise<T>): Promise<T>
   } catch (err) {
     const e = err as NodeJS.ErrnoException
     if (e.code === 'ERR_MODULE_NOT_FOUND' && e.message.includes(`'${driver}'`)) {
-      throw new Error(`this Kontrol storage needs the ${driver} package: npm install ${driver}`, { cause: err })
+      const missing = kiteError('KITE_ERR_KONTROL_STORAGE_CONFIG', `this Kontrol storage needs the ${driver} package: npm install ${driver}`)
+      missing.cause = err
+      throw missing
     }
     throw err
   }
@@ -42,5 +45,5 @@ export async function openStorage(spec: string | KontrolStorage): Promise<Kontro
     const { PostgresStorage } = await withDriver('pg', () => import('./postgres.js'))
     return PostgresStorage.create({ connectionString: url.toString(), schema })
   }
-  throw new Error(`unknown Kontrol storage ${JSON.stringify(spec.replace(/\/\/[^@/]*@/, '//…@'))}: want 'memory', 'sqlite:<path>' or a postgres:// URL`)
+  throw kiteError('KITE_ERR_KONTROL_STORAGE_CONFIG', `unknown Kontrol storage ${JSON.stringify(spec.replace(/\/\/[^@/]*@/, '//…@'))}: want 'memory', 'sqlite:<path>' or a postgres:// URL`)
 }

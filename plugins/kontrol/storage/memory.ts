@@ -1,3 +1,4 @@
+import { kiteError } from '../../../lib/errors.js'
 import { KITE_FIELDS, type KiteField, type KiteIdentity } from '../../../lib/protocol/kite.js'
 import type { ExactQuery, KeyPairRecord, KiteEvent, KiteRecord, KontrolStorage } from './storage.js'
 
@@ -40,7 +41,7 @@ export function queryFields(q: ExactQuery): [KiteField, string][] {
     const value = q[field]
     if (typeof value === 'string' && value !== '') fields.push([field, value])
   }
-  if (fields.length === 0) throw new Error('kontrol storage: a query needs at least one non-empty field')
+  if (fields.length === 0) throw kiteError('KITE_ERR_KONTROL_INVALID', 'kontrol storage: a query needs at least one non-empty field')
   return fields
 }
 
@@ -143,8 +144,8 @@ export class MemoryStorage implements KontrolStorage {
   async addKeyPair(pair: Omit<KeyPairRecord, 'deletedAt'>): Promise<void> {
     this.open()
     const pub = pair.public.trim()
-    if (this.keyPairs.has(pair.id)) throw new Error(`kontrol storage: key pair ${pair.id} already exists`)
-    if (this.byPublic.has(pub)) throw new Error('kontrol storage: a key pair with this public key already exists')
+    if (this.keyPairs.has(pair.id)) throw kiteError('KITE_ERR_KONTROL_STORAGE_CONFLICT', `key pair ${pair.id} already exists`)
+    if (this.byPublic.has(pub)) throw kiteError('KITE_ERR_KONTROL_STORAGE_CONFLICT', 'a key pair with this public key already exists')
     this.keyPairs.set(pair.id, { id: pair.id, public: pair.public, private: pair.private, deletedAt: null })
     this.byPublic.set(pub, pair.id)
   }
@@ -183,7 +184,7 @@ export class MemoryStorage implements KontrolStorage {
   }
 
   private open(): void {
-    if (this.closed) throw new Error('kontrol storage is closed')
+    if (this.closed) throw kiteError('KITE_ERR_KONTROL_STORAGE_CLOSED')
   }
 
   private delete(r: KiteRecord): void {

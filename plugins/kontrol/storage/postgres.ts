@@ -167,7 +167,7 @@ export class PostgresStorage implements KontrolStorage {
   constructor(private readonly options: PostgresStorageOptions) {
     const schema = options.schema ?? 'kite'
     if (!SCHEMA_NAME.test(schema) || schema.length > MAX_SCHEMA_LENGTH) {
-      throw new Error(`invalid PostgreSQL schema name ${JSON.stringify(schema)}: want ${SCHEMA_NAME}, at most ${MAX_SCHEMA_LENGTH} characters`)
+      throw kiteError('KITE_ERR_KONTROL_STORAGE_CONFIG', `invalid PostgreSQL schema name ${JSON.stringify(schema)}: want ${SCHEMA_NAME}, at most ${MAX_SCHEMA_LENGTH} characters`)
     }
     this.schema = schema
     this.channel = `${schema}_kite_events`
@@ -354,7 +354,7 @@ export class PostgresStorage implements KontrolStorage {
   async addKeyPair(pair: Omit<KeyPairRecord, 'deletedAt'>): Promise<void> {
     if (this.notGoId(pair.id)) throw kiteError('KITE_ERR_KONTROL_INVALID', `key id must be a UUID on Go Kontrol's tables: ${pair.id.slice(0, 64)}`)
     const { rowCount } = await this.pool.query(this.sql.addKeyPair, [pair.id, pair.public, pair.private])
-    if (rowCount === 0) throw new Error('a key pair with this public key is stored already')
+    if (rowCount === 0) throw kiteError('KITE_ERR_KONTROL_STORAGE_CONFLICT', 'a key pair with this public key is stored already')
   }
 
   async getKeyPair(id: string): Promise<KeyPairRecord | null> {
@@ -427,7 +427,7 @@ export class PostgresStorage implements KontrolStorage {
     }
     if (problems.length > 0) {
       const hint = problems.some((p) => p.startsWith('kite.key_id')) ? "; apply Go Kontrol's 003-migration SQL first" : ''
-      throw new Error(`schema "${this.schema}" has Go Kontrol's tables but not as its schema files make them: ${problems.join(', ')}${hint}`)
+      throw kiteError('KITE_ERR_KONTROL_STORAGE_CONFIG', `schema "${this.schema}" has Go Kontrol's tables but not as its schema files make them: ${problems.join(', ')}${hint}`)
     }
     return true
   }
@@ -517,7 +517,7 @@ export class PostgresStorage implements KontrolStorage {
       this.scheduleReconnect()
     }
     client.on('error', onLost)
-    client.on('end', () => onLost(new Error('kontrol storage: LISTEN connection closed')))
+    client.on('end', () => onLost(kiteError('KITE_ERR_KONTROL_STORAGE', 'LISTEN connection closed')))
     client.on('notification', (msg) => {
       if (msg.channel !== this.channel || msg.payload === undefined) return
       const event = parseEvent(msg.payload)
