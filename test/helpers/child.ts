@@ -55,7 +55,7 @@ export function exited(child: ChildProcess): Promise<void> {
 }
 
 /** The built `kite` command. */
-export const KITE_CLI = fileURLToPath(new URL('../../dist/lib/cli/main.js', import.meta.url))
+export const KITE_CLI = fileURLToPath(new URL('../../dist/cli/main.js', import.meta.url))
 
 /** What one `kite` run printed and how it exited. */
 export interface KiteRun {

@@ -1,6 +1,6 @@
-import { kiteFromString, kiteToString, KITE_FIELDS } from '../../protocol/kite.js'
-import type { GetKitesResult, KiteWithToken, KontrolQuery } from '../../protocol/kontrol.js'
-import type { KiteKeyClaims } from '../../kitekey.js'
+import { kiteFromString, kiteToString, KITE_FIELDS } from '../../lib/protocol/kite.js'
+import type { GetKitesResult, KiteWithToken, KontrolQuery } from '../../lib/protocol/kontrol.js'
+import type { KiteKeyClaims } from '../../lib/kitekey.js'
 import { EXIT, UsageError, type Command } from '../command.js'
 import { connect, parse, requireKiteKey } from '../util.js'
 

@@ -1,5 +1,5 @@
 import { readFile } from 'node:fs/promises'
-import { kiteTunnelProxy } from '../../../plugins/tunnel-proxy/index.js'
+import { kiteTunnelProxy } from '../../plugins/tunnel-proxy/index.js'
 import { EXIT, UsageError, type Command } from '../command.js'
 import { parse } from '../util.js'
 import { authAndRegister, commonProxyFlags, portOf, proxyApp, runUntilSignal } from './proxy-common.js'

@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises'
 import Fastify, { type FastifyInstance } from 'fastify'
-import { kiteAuth } from '../../../plugins/kite-auth/index.js'
-import { kontrolRegister } from '../../../plugins/kontrol-register/index.js'
+import { kiteAuth } from '../../plugins/kite-auth/index.js'
+import { kontrolRegister } from '../../plugins/kontrol-register/index.js'
 import { UsageError } from '../command.js'
 import { ownKiteKey } from '../util.js'
 

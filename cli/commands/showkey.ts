@@ -1,6 +1,6 @@
 import { createVerify } from 'node:crypto'
-import { KiteError } from '../../errors.js'
-import type { KiteKeyClaims } from '../../kitekey.js'
+import { KiteError } from '../../lib/errors.js'
+import type { KiteKeyClaims } from '../../lib/kitekey.js'
 import { EXIT, type Command } from '../command.js'
 import { connect, parse, requireKiteKey } from '../util.js'
 

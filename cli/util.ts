@@ -1,6 +1,6 @@
 import { parseArgs, type ParseArgsConfig } from 'node:util'
-import { KiteClient, type KiteClientOptions } from '../client/client.js'
-import { decodeKiteKey, findKiteKey, kiteKeyPath, type KiteKeyClaims } from '../kitekey.js'
+import { KiteClient, type KiteClientOptions } from '../lib/client/client.js'
+import { decodeKiteKey, findKiteKey, kiteKeyPath, type KiteKeyClaims } from '../lib/kitekey.js'
 import { UsageError } from './command.js'
 
 type OptionSpec = Record<string, { type: 'string' | 'boolean' }>

@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 import { readFileSync } from 'node:fs'
-import { KiteError } from '../errors.js'
+import { KiteError } from '../lib/errors.js'
 import { setCliTls } from './util.js'
 import { EXIT, UsageError, type Command, type CommandContext } from './command.js'
 import { kontrolCommand } from './commands/kontrol.js'

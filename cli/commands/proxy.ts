@@ -1,4 +1,4 @@
-import { kiteReverseProxy } from '../../../plugins/reverse-proxy/index.js'
+import { kiteReverseProxy } from '../../plugins/reverse-proxy/index.js'
 import { EXIT, UsageError, type Command } from '../command.js'
 import { parse } from '../util.js'
 import { authAndRegister, commonProxyFlags, portOf, proxyApp, runUntilSignal } from './proxy-common.js'

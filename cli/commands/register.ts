@@ -1,5 +1,5 @@
 import { userInfo } from 'node:os'
-import { kiteKeyPath, writeKiteKey } from '../../kitekey.js'
+import { kiteKeyPath, writeKiteKey } from '../../lib/kitekey.js'
 import { EXIT, UsageError, type Command } from '../command.js'
 import { connect, ownKiteKey, parse } from '../util.js'
 

@@ -1,5 +1,5 @@
-import { KiteError } from '../../errors.js'
-import type { KiteDescription } from '../../../plugins/kite-server/kite.js'
+import { KiteError } from '../../lib/errors.js'
+import type { KiteDescription } from '../../plugins/kite-server/kite.js'
 import { EXIT, UsageError, type Command } from '../command.js'
 import { millis, parse } from '../util.js'
 import { dialTarget } from './tell.js'
