@@ -49,3 +49,33 @@ t.test('the kite command lives in cli/, beside plugins/, and not in lib/', async
   t.ok(tsFiles('cli').includes('cli/main.ts'), 'cli/main.ts')
   t.notOk(tsFiles('lib').some((f) => f.startsWith('lib/cli/')), 'no lib/cli')
 })
+
+/** Every folder of the repository, as `a/b/` (what git holds: no node_modules, dist or dot folders but .ci). */
+function folders(dir = ''): string[] {
+  const found: string[] = []
+  for (const e of readdirSync(join(root, dir), { withFileTypes: true })) {
+    if (!e.isDirectory() || e.name === 'node_modules' || e.name === 'dist' || (e.name.startsWith('.') && e.name !== '.ci')) continue
+    const path = `${dir}${e.name}/`
+    found.push(path, ...folders(path))
+  }
+  return found.sort()
+}
+
+/** The folders the README's Layout section lists (first word of each line of its text block). */
+function readmeFolders(): string[] {
+  const readme = readFileSync(join(root, 'README.md'), 'utf8')
+  const block = /## Layout\n[\s\S]*?```text\n([\s\S]*?)```/.exec(readme)?.[1] ?? ''
+  return block
+    .split('\n')
+    .map((l) => l.split(/\s+/)[0] as string)
+    .filter((w) => w !== '')
+    .sort()
+}
+
+t.test("the README's Layout lists every folder of the repository, and only those", async (t) => {
+  const listed = readmeFolders()
+  t.ok(listed.length > 20, 'the Layout block is found')
+  const onDisk = folders()
+  t.same(listed.filter((d) => !onDisk.includes(d)), [], 'every folder listed exists')
+  t.same(onDisk.filter((d) => !listed.includes(d)), [], 'every folder is listed')
+})
