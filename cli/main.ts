@@ -87,7 +87,8 @@ export async function main(argv: string[], ctx: Omit<CommandContext, 'args'>): P
       ctx.err(`kite ${name}: ${err.message}\n\n${command.usage}`)
       return EXIT.usage
     }
-    const message = err instanceof KiteError ? `${err.type}: ${err.message}` : (err as Error).message
+    // A KiteError says its wire type (timeout, sendError, …) unless it is the generic one.
+    const message = err instanceof KiteError && err.type !== 'genericError' ? `${err.type}: ${err.message}` : (err as Error).message
     ctx.err(`kite ${name}: ${message}`)
     return EXIT.failed
   }

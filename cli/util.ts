@@ -2,6 +2,7 @@ import { parseArgs, type ParseArgsConfig } from 'node:util'
 import { KiteClient, type KiteClientOptions } from '../lib/client/client.js'
 import { decodeKiteKey, findKiteKey, kiteKeyPath, type KiteKeyClaims } from '../lib/kitekey.js'
 import { UsageError } from './command.js'
+import { kiteError } from '../lib/errors.js'
 
 type OptionSpec = Record<string, { type: 'string' | 'boolean' }>
 
@@ -28,7 +29,7 @@ export async function ownKiteKey(env: NodeJS.ProcessEnv): Promise<{ key: string;
 /** The kite.key of $KITE_HOME; fails with a clear message when there is none. */
 export async function requireKiteKey(env: NodeJS.ProcessEnv): Promise<{ key: string; claims: KiteKeyClaims }> {
   const found = await ownKiteKey(env)
-  if (found === null) throw new Error(`no kite.key at ${kiteKeyPath(env)} (run "kite register --kontrol URL" first)`)
+  if (found === null) throw kiteError('KITE_ERR_CLI_NO_KITEKEY', kiteKeyPath(env))
   return { key: found.key, claims: decodeKiteKey(found.key) }
 }
 

@@ -8,6 +8,7 @@ import type { MachineAuthenticate } from '../../plugins/kontrol/methods.js'
 import { kiteHome, kiteKeyPath, writeKiteKey } from '../../lib/kitekey.js'
 import { EXIT, UsageError, type Command } from '../command.js'
 import { ownKiteKey, parse } from '../util.js'
+import { kiteError } from '../../lib/errors.js'
 
 const LOOPBACK = new Set(['127.0.0.1', '::1', '::ffff:127.0.0.1'])
 
@@ -17,7 +18,7 @@ function registrationPolicy(mode: string): MachineAuthenticate | undefined {
   if (mode === 'any') return () => {}
   if (mode === 'local') {
     return (_type, req) => {
-      if (!LOOPBACK.has(req.connection.remoteAddress)) throw new Error('registration is only open to this machine')
+      if (!LOOPBACK.has(req.connection.remoteAddress)) throw kiteError('KITE_ERR_CLI_REGISTRATION_LOCAL')
     }
   }
   throw new UsageError('--registration must be none, local or any')

@@ -3,6 +3,7 @@ import type { GetKitesResult, KiteWithToken, KontrolQuery } from '../../lib/prot
 import type { KiteKeyClaims } from '../../lib/kitekey.js'
 import { EXIT, UsageError, type Command } from '../command.js'
 import { connect, parse, requireKiteKey } from '../util.js'
+import { kiteError } from '../../lib/errors.js'
 
 /** `/user/env/name/version/region/hostname/id` (trailing parts optional) → a query; the username defaults to the kite.key's. */
 export function queryFromPath(path: string | undefined, claims: KiteKeyClaims): KontrolQuery {
@@ -20,7 +21,7 @@ export function queryFromPath(path: string | undefined, claims: KiteKeyClaims): 
 export async function findKites(env: NodeJS.ProcessEnv, query: KontrolQuery, kontrolURL?: string): Promise<KiteWithToken[]> {
   const { key, claims } = await requireKiteKey(env)
   const url = kontrolURL ?? (env.KITE_KONTROL_URL || undefined) ?? claims.kontrolURL
-  if (url === undefined || url === '') throw new Error('no kontrol URL: set --kontrol or KITE_KONTROL_URL')
+  if (url === undefined || url === '') throw kiteError('KITE_ERR_CLI_NO_KONTROL_URL')
   const client = await connect(url, { auth: { type: 'kiteKey', key }, kite: { username: claims.sub } })
   try {
     return ((await client.tell('getKites', { query })) as GetKitesResult).kites

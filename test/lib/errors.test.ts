@@ -1,7 +1,7 @@
 import t from 'tap'
 import { readFileSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
-import { KiteError, KiteErrorCodes, WireErrorTypes, fromWire, kiteError, toWire } from '../../lib/errors.js'
+import { KiteError, KiteErrorCodes, KiteUsageError, WireErrorTypes, errorCode, fromWire, isNoKitesFound, isTokenExpired, kiteError, toWire, usageError } from '../../lib/errors.js'
 
 t.test('the README error table is the error table', async (t) => {
   const readme = readFileSync(fileURLToPath(new URL('../../README.md', import.meta.url)), 'utf8')
@@ -27,4 +27,32 @@ t.test('errors convert to and from the wire', async (t) => {
   t.equal(fromWire({}).type, 'genericError', "kite.js's {} errors become genericError")
   t.equal(fromWire('text').message, 'text')
   t.equal(new KiteError('genericError', 'plain').toString(), 'plain')
+})
+
+t.test('an expired token is recognised by its code, and a peer without codes by its text', async (t) => {
+  const ours = fromWire({ type: 'authenticationError', message: 'token: token is expired', code: 'KITE_ERR_AUTH_TOKEN_EXPIRED', id: '' })
+  t.ok(isTokenExpired(ours), 'our kites: the code')
+  t.equal(kiteError('KITE_ERR_AUTH_TOKEN_EXPIRED', 'token').message, 'token: token is expired', 'the wire text a Go client looks for is unchanged')
+  t.ok(isTokenExpired(fromWire({ type: 'authenticationError', message: 'token: token is expired by 1m5s', code: '', id: '9f1c2a7b03de4c55' })), "a Go kite's answer (spec §4): no code, so the text")
+  t.notOk(isTokenExpired(fromWire({ type: 'authenticationError', message: 'token: issuer is not trusted: x', code: 'KITE_ERR_AUTH_FAILED', id: '' })), 'another authentication failure')
+  t.notOk(isTokenExpired(fromWire({ type: 'genericError', message: 'token is expired', code: '', id: '' })), 'the text under another type is not an authentication answer')
+  t.notOk(isTokenExpired(new Error('token is expired')), 'a plain local error is not a peer answer')
+})
+
+t.test("Kontrol's 'no kites found' is recognised by code, and Go Kontrol's by its text", async (t) => {
+  t.ok(isNoKitesFound(kiteError('KITE_ERR_KONTROL_NO_KITES')), 'raised here')
+  t.ok(isNoKitesFound(fromWire({ type: 'genericError', message: 'no kites found', code: 'KITE_ERR_KONTROL_NO_KITES', id: '' })), 'from our Kontrol')
+  t.ok(isNoKitesFound(fromWire({ type: 'genericError', message: 'no kites found', code: '', id: '' })), 'from Go Kontrol (spec §6.5)')
+  t.notOk(isNoKitesFound(fromWire({ type: 'genericError', message: 'kontrol storage is unavailable: x', code: 'KITE_ERR_KONTROL_STORAGE', id: '' })))
+  t.notOk(isNoKitesFound(new Error('no kites found')), 'a plain local error is not a Kontrol answer')
+})
+
+t.test('mistakes in how the API is called are TypeErrors with a table code', async (t) => {
+  const err = usageError('KITE_ERR_METHOD_SETUP', 'a method needs a non-empty name')
+  t.ok(err instanceof TypeError && err instanceof KiteUsageError)
+  t.equal(err.name, 'TypeError')
+  t.equal(errorCode(err), 'KITE_ERR_METHOD_SETUP')
+  t.same(toWire(err), { type: 'genericError', message: 'a method needs a non-empty name', code: 'KITE_ERR_METHOD_SETUP', id: '' }, 'on the wire: genericError with its code')
+  t.equal(errorCode(new Error('x')), '')
+  t.equal(errorCode('text'), '')
 })

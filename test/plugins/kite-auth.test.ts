@@ -48,7 +48,7 @@ t.test('audiences that name less of this kite, or all of it, pass', async (t) =>
 t.test('the root audience is refused by default and accepted when allowed', async (t) => {
   const strict = await authedKite(t)
   const c1 = await connectClient(t, strict.url, { auth: { type: 'token', key: kontrol.token('bob', '/') } })
-  await t.rejects(c1.tell('whoami'), { type: 'authenticationError', message: 'token: root audience "/" is not accepted by this kite' })
+  await t.rejects(c1.tell('whoami'), { type: 'authenticationError', message: 'token: root audience "/" is not accepted by this kite', code: 'KITE_ERR_AUTH_FAILED' })
   const lenient = await authedKite(t, { audience: { allowRoot: true } })
   const c2 = await connectClient(t, lenient.url, { auth: { type: 'token', key: kontrol.token('bob', '/') } })
   t.same(await c2.tell('whoami'), { username: 'bob', remote: 'bob' })
@@ -62,7 +62,8 @@ t.test('leeway lets a slightly expired token through, and no more', async (t) =>
   t.same(await c1.tell('whoami'), { username: 'bob', remote: 'bob' })
   const strict = await authedKite(t)
   const c2 = await connectClient(t, strict.url, { auth: { type: 'token', key: justExpired } })
-  await t.rejects(c2.tell('whoami'), { message: 'token: token is expired' })
+  await t.rejects(c2.tell('whoami'), { type: 'authenticationError', message: 'token: token is expired', code: 'KITE_ERR_AUTH_TOKEN_EXPIRED' }, 'the answer says so by code, the wire text unchanged')
+  await t.rejects(c2.tell('whoami'), { message: 'token: token is expired', code: 'KITE_ERR_AUTH_TOKEN_EXPIRED' }, 'and again from the cached failure')
 })
 
 t.test('a cached token stops working when it expires', async (t) => {
