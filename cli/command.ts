@@ -6,11 +6,8 @@ export interface CommandContext {
   err: (line: string) => void
 }
 
-/** One `kite` command: a file in commands/ exports one of these. */
+/** One `kite` command: a file in commands/ exports one of these; commands/index.ts names it. */
 export interface Command {
-  name: string
-  /** One line for `kite help`. */
-  summary: string
   /** Full help: usage and options. */
   usage: string
   /** Resolves with the exit code (0 ok, 1 failure); a long-running command resolves when it stops. */

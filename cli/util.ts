@@ -1,5 +1,6 @@
 import { parseArgs, type ParseArgsConfig } from 'node:util'
-import { KiteClient, type KiteClientOptions } from '../lib/client/client.js'
+import type { KiteClient, KiteClientOptions } from '../lib/client/client.js'
+import { cliTls } from './tls.js'
 import { decodeKiteKey, findKiteKey, kiteKeyPath, type KiteKeyClaims } from '../lib/kitekey.js'
 import { UsageError } from './command.js'
 import { kiteError } from '../lib/errors.js'
@@ -33,15 +34,11 @@ export async function requireKiteKey(env: NodeJS.ProcessEnv): Promise<{ key: str
   return { key: found.key, claims: decodeKiteKey(found.key) }
 }
 
-/** TLS settings from the global `--ca FILE` option, for every client the command makes. */
-let cliTls: KiteClientOptions['tls']
-export function setCliTls(tls: KiteClientOptions['tls']): void {
-  cliTls = tls
-}
-
 /** A connected client, closed by the caller. */
 export async function connect(url: string, options: KiteClientOptions): Promise<KiteClient> {
-  const client = new KiteClient(url, { connectTimeout: 10000, tls: cliTls, ...options, kite: { name: 'kite-cli', version: '1.0.0', ...options.kite } })
+  // Loaded here, not at the top: commands that make no client (showkey, help) start without it.
+  const { KiteClient } = await import('../lib/client/client.js')
+  const client = new KiteClient(url, { connectTimeout: 10000, tls: cliTls(), ...options, kite: { name: 'kite-cli', version: '1.0.0', ...options.kite } })
   try {
     await client.connect()
   } catch (err) {

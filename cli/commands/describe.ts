@@ -10,8 +10,6 @@ function short(value: unknown): string {
 }
 
 export const describeCommand: Command = {
-  name: 'describe',
-  summary: "list a kite's methods with their schemas",
   usage: `kite describe URL|QUERY [--json] [--timeout MS] [--kontrol URL]
 
 Calls kite.describe and prints the kite's methods: name, whether it needs credentials,

@@ -25,8 +25,6 @@ function registrationPolicy(mode: string): MachineAuthenticate | undefined {
 }
 
 export const kontrolCommand: Command = {
-  name: 'kontrol',
-  summary: 'run a Kontrol (registry and token authority)',
   usage: `kite kontrol [--port P] [--host H] [--postgres URL] [--username U] [--publickeyfile F --privatekeyfile F]
              [--kontrol-url URL] [--registration local|none|any] [--json]
 

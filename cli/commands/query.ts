@@ -31,8 +31,6 @@ export async function findKites(env: NodeJS.ProcessEnv, query: KontrolQuery, kon
 }
 
 export const queryCommand: Command = {
-  name: 'query',
-  summary: 'list the kites Kontrol knows',
   usage: `kite query [/username/environment/name/version/region/hostname/id] [--kontrol URL] [--json]
 
 Lists matching kites (trailing fields may be left out; the username defaults to the

@@ -5,8 +5,6 @@ import { connect, ownKiteKey, parse } from '../util.js'
 import { kiteError } from '../../lib/errors.js'
 
 export const registerCommand: Command = {
-  name: 'register',
-  summary: 'get a kite.key from a Kontrol',
   usage: `kite register [--kontrol URL] [--username U]
 
 Asks the Kontrol at URL for a kite.key (its registerMachine method, which a Kontrol

@@ -42,8 +42,6 @@ async function checkWithKontrol(key: string, claims: KiteKeyClaims): Promise<str
 }
 
 export const showkeyCommand: Command = {
-  name: 'showkey',
-  summary: "print the kite.key's claims",
   usage: `kite showkey [--verify] [--json]
 
 Prints the claims of $KITE_HOME/kite.key. With --verify, checks its signature against

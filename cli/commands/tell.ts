@@ -50,8 +50,6 @@ export async function dialTarget(target: string, env: NodeJS.ProcessEnv, timeout
 }
 
 export const tellCommand: Command = {
-  name: 'tell',
-  summary: 'call a method of a kite and print the result',
   usage: `kite tell URL|QUERY METHOD [ARG...] [--timeout MS] [--kontrol URL] [--strategy S] [--idempotent]
 
 Calls METHOD on the kite at URL (authenticated with the kite.key, when there is one),
