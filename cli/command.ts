@@ -1,3 +1,5 @@
+import type { KiteErrorCode } from '../lib/errors.js'
+
 /** What a command gets: its arguments, where to write, and the environment. */
 export interface CommandContext {
   args: string[]
@@ -15,7 +17,9 @@ export interface Command {
 }
 
 /** A mistake in how the command was called: exit code 2 and the usage. */
-export class UsageError extends Error {}
+export class UsageError extends Error {
+  readonly code: KiteErrorCode = 'KITE_ERR_CLI_USAGE'
+}
 
 /** Exit codes scripts can rely on. */
 export const EXIT = { ok: 0, failed: 1, usage: 2 } as const

@@ -21,6 +21,7 @@ export const NodeErrorCodes = {
   KITE_ERR_REGISTER_REFUSED: { type: 'genericError', message: '%s' },
   KITE_ERR_REGISTER_NO_HEARTBEAT: { type: 'genericError', message: 'kontrol gave no heartbeat interval' },
   KITE_ERR_SYSTEMINFO_MEMINFO: { type: 'genericError', message: '/proc/meminfo has no %s' },
+  KITE_ERR_CLI_USAGE: { type: 'genericError', message: '%s' },
   KITE_ERR_CLI_NO_KONTROL_URL: { type: 'genericError', message: 'no kontrol URL: set --kontrol or KITE_KONTROL_URL' },
   KITE_ERR_CLI_NO_KITEKEY: { type: 'genericError', message: 'no kite.key at %s (run "kite register --kontrol URL" first)' },
   KITE_ERR_CLI_PROXY_NO_KITEKEY: { type: 'genericError', message: 'no kite.key in $KITE_HOME: the proxy checks its callers against its Kontrol (run "kite register" first)' },
