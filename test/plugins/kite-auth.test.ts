@@ -189,6 +189,24 @@ t.test('custom authenticators by type name, as options and at run time', async (
   t.same(await late.tell('whoami'), { username: 'key-7', remote: 'key-7' })
 })
 
+t.test('a custom authenticator says a session expired by code: the caller gets the expired-token answer and renews', async (t) => {
+  const { url } = await authedKite(t, {
+    authenticators: {
+      session: ({ authentication }) => {
+        if (authentication.key === 'fresh') return { username: 'renewed' }
+        throw Object.assign(new Error('session is over'), { code: 'KITE_ERR_AUTH_TOKEN_EXPIRED' })
+      },
+    },
+  })
+  const client = await connectClient(t, url, { auth: { type: 'session', key: 'stale' } })
+  const expired = new Promise<void>((resolve) => client.once('tokenExpired', () => resolve()))
+  await t.rejects(client.tell('whoami'), { type: 'authenticationError', message: 'session: token is expired', code: 'KITE_ERR_AUTH_TOKEN_EXPIRED' }, 'the text Go clients look for, and the code')
+  await expired
+  t.pass('the client fired tokenExpired')
+  client.auth = { type: 'session', key: 'fresh' }
+  t.same(await client.tell('whoami'), { username: 'renewed', remote: 'renewed' }, 'a new credential works on the same connection')
+})
+
 t.test('the real kite.key and token recorded from Go Kontrol decode and verify once their key is trusted', async (t) => {
   const { capture } = await import('../helpers/frames.js')
   const { decodeKiteKey, decodeJwt } = await import('../../lib/kitekey.js')
