@@ -76,7 +76,7 @@ export function parseGoDuration(text: string): number {
     total += Number(m[1]) * DURATION_UNITS[m[2]!]!
     matched = re.lastIndex
   }
-  if (matched === 0 || matched !== s.length) throw new Error(`not a duration: "${text}" (use e.g. 15s, 500ms, 1m30s)`)
+  if (matched === 0 || matched !== s.length) throw kiteError('KITE_ERR_DURATION_INVALID', text)
   return total
 }
 

@@ -1,8 +1,12 @@
 /**
  * One table of every error this project raises. Each entry has a stable
  * `KITE_ERR_<AREA>_<WHAT>` code, the wire `type` peers see (spec §3.4) and a
- * message. `test/errors.test.ts` checks this table against the README.
+ * message. `test/lib/errors.test.ts` checks this table against the README.
+ * The entries only Node code raises (plugins, the CLI, files) sit in
+ * errors-node.ts, which the browser bundle swaps for an empty table.
  */
+
+import { NodeErrorCodes } from './errors-node.js'
 
 /** Error `type` strings that travel on the wire (spec §3.4). */
 export const WireErrorTypes = [
@@ -19,7 +23,8 @@ export const WireErrorTypes = [
 
 export type WireErrorType = (typeof WireErrorTypes)[number]
 
-export const KiteErrorCodes = {
+/** The entries any code may raise, the browser client's included. */
+const CoreErrorCodes = {
   KITE_ERR_METHOD_NOT_FOUND: { type: 'methodNotFound', message: 'Method not found: %s' },
   KITE_ERR_AUTH_MISSING: { type: 'authenticationError', message: 'No authentication information is provided' },
   KITE_ERR_AUTH_UNKNOWN_TYPE: { type: 'authenticationError', message: 'Unknown authentication type: %s' },
@@ -60,7 +65,19 @@ export const KiteErrorCodes = {
   KITE_ERR_KONTROL_STORAGE_CLOSED: { type: 'genericError', message: 'kontrol storage is closed' },
   KITE_ERR_POOL_NO_KITES: { type: 'sendError', message: 'no kites found for %s' },
   KITE_ERR_POOL_UNAVAILABLE: { type: 'sendError', message: 'no kite could take "%s": %s' },
+  // Issue 14 (one place for each thing): errors that were plain Error/TypeError, each now with its
+  // code (those only Node code raises are in errors-node.ts). Their messages are the texts they had,
+  // so nothing a peer or a user reads changes; an expired token keeps the wire message
+  // `<authType>: token is expired` and says so by its code too.
+  KITE_ERR_AUTH_TOKEN_EXPIRED: { type: 'authenticationError', message: '%s: token is expired' },
+  KITE_ERR_METHOD_SETUP: { type: 'genericError', message: '%s' },
+  KITE_ERR_IDENTITY_INVALID: { type: 'genericError', message: '%s' },
+  KITE_ERR_KITEKEY_BROWSER: { type: 'genericError', message: "a browser has no kite.key: give the client { auth: { type: 'token', key } }" },
+  KITE_ERR_UNHANDLED_ERROR_EVENT: { type: 'genericError', message: 'unhandled error event: %s' },
 } as const satisfies Record<string, { type: WireErrorType; message: string }>
+
+/** The error table: every code with its wire type and message; the Node-only entries come last. */
+export const KiteErrorCodes = { ...CoreErrorCodes, ...NodeErrorCodes }
 
 export type KiteErrorCode = keyof typeof KiteErrorCodes
 
@@ -111,6 +128,55 @@ function format(template: string, args: readonly unknown[]): string {
 export function kiteError(code: KiteErrorCode, ...args: unknown[]): KiteError {
   const entry = KiteErrorCodes[code]
   return new KiteError(entry.type, format(entry.message, args), code)
+}
+
+/**
+ * A mistake in how the API was called (a programming error, raised at setup): a TypeError, so
+ * `instanceof TypeError` keeps working, carrying its table code.
+ */
+export class KiteUsageError extends TypeError {
+  readonly code: KiteErrorCode
+
+  constructor(code: KiteErrorCode, message: string) {
+    super(message)
+    this.code = code
+  }
+}
+
+/** Builds the KiteUsageError for a table code, filling the `%s` slots in order. */
+export function usageError(code: KiteErrorCode, ...args: unknown[]): KiteUsageError {
+  return new KiteUsageError(code, format(KiteErrorCodes[code].message, args))
+}
+
+/** The `code` of an error raised here (KiteError, KiteUsageError, option errors), or ''. */
+export function errorCode(err: unknown): string {
+  const code = err !== null && typeof err === 'object' ? (err as { code?: unknown }).code : undefined
+  return typeof code === 'string' ? code : ''
+}
+
+/**
+ * True when a call was refused because its token expired (or, as Go says after Kontrol's keys
+ * rotated, its signature no longer verifies): time to fetch a new token (spec §5.4, §5.9).
+ * Ours say so by code. A Go kite sends the same type, `authenticationError`, for every
+ * authentication failure and no code (and a custom authenticator here may throw a plain
+ * `Error('token is expired')`), so for a peer's answer this is the one place that reads the
+ * message text (`token: token is expired by 1m5s`, spec §4).
+ */
+export function isTokenExpired(err: unknown): boolean {
+  if (!(err instanceof KiteError) || err.type !== 'authenticationError') return false
+  if (err.code === 'KITE_ERR_AUTH_TOKEN_EXPIRED') return true
+  return err.remote && err.message.includes('token is expired')
+}
+
+/**
+ * True when Kontrol answered that no kite matches (`getKites`, `getToken`). Ours say so by code;
+ * Go's Kontrol sends `genericError` with the text `no kites found` and no code (spec §6.5), the
+ * only way to tell it from other failures.
+ */
+export function isNoKitesFound(err: unknown): boolean {
+  if (!(err instanceof KiteError)) return false
+  if (err.code === 'KITE_ERR_KONTROL_NO_KITES') return true
+  return err.remote && err.message.includes(KiteErrorCodes.KITE_ERR_KONTROL_NO_KITES.message)
 }
 
 /**

@@ -35,23 +35,23 @@ export function kiteKeyPath(env: NodeJS.ProcessEnv = process.env): string {
 export const MAX_KITE_KEY_BYTES = 16 * 1024
 
 function decodeSegment(segment: string, what: string): Record<string, unknown> {
-  if (!/^[A-Za-z0-9_-]+$/.test(segment)) throw new Error(`${what} is not base64url`)
+  if (!/^[A-Za-z0-9_-]+$/.test(segment)) throw kiteError('KITE_ERR_JWT_MALFORMED', `${what} is not base64url`)
   let value: unknown
   try {
     value = JSON.parse(Buffer.from(segment, 'base64url').toString('utf8'))
   } catch {
-    throw new Error(`${what} is not JSON`)
+    throw kiteError('KITE_ERR_JWT_MALFORMED', `${what} is not JSON`)
   }
-  if (value === null || typeof value !== 'object' || Array.isArray(value)) throw new Error(`${what} is not a JSON object`)
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) throw kiteError('KITE_ERR_JWT_MALFORMED', `${what} is not a JSON object`)
   return value as Record<string, unknown>
 }
 
 /** A JWT's header and claims, read without checking anything. Throws on a malformed token. */
 export function decodeJwt(token: string): { header: Record<string, unknown>; claims: Record<string, unknown> } {
-  if (typeof token !== 'string' || token.length === 0) throw new Error('empty token')
-  if (token.length > MAX_KITE_KEY_BYTES) throw new Error('token too large')
+  if (typeof token !== 'string' || token.length === 0) throw kiteError('KITE_ERR_JWT_MALFORMED', 'empty token')
+  if (token.length > MAX_KITE_KEY_BYTES) throw kiteError('KITE_ERR_JWT_MALFORMED', 'token too large')
   const parts = token.split('.')
-  if (parts.length !== 3) throw new Error('token must have 3 parts')
+  if (parts.length !== 3) throw kiteError('KITE_ERR_JWT_MALFORMED', 'token must have 3 parts')
   return { header: decodeSegment(parts[0]!, 'header'), claims: decodeSegment(parts[1]!, 'payload') }
 }
 

@@ -3,12 +3,13 @@
  * the browser client uses (KiteClient, backpressure), with one short message
  * per failure instead of the full wording.
  */
+import type { KiteErrorCode } from './errors.js'
 import type { NumberRule } from './options.js'
 
 export type { NumberRule }
 
 export class KiteOptionError extends TypeError {
-  readonly code = 'KITE_ERR_CONFIG_INVALID'
+  readonly code: KiteErrorCode = 'KITE_ERR_CONFIG_INVALID'
   constructor(
     readonly plugin: string,
     readonly option: string,

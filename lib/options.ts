@@ -5,9 +5,11 @@
  * later as an unhandled rejection.
  */
 
+import type { KiteErrorCode } from './errors.js'
+
 /** A bad option: a TypeError carrying `code` `KITE_ERR_CONFIG_INVALID`, the plugin and the option's name. */
 export class KiteOptionError extends TypeError {
-  readonly code = 'KITE_ERR_CONFIG_INVALID'
+  readonly code: KiteErrorCode = 'KITE_ERR_CONFIG_INVALID'
   constructor(
     readonly plugin: string,
     readonly option: string,

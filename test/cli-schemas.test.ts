@@ -5,7 +5,7 @@ import { kiteCallback } from '../lib/methods/callback-schema.js'
 import { startKite } from './helpers/server.js'
 
 // Six `kite` child processes: slow on a busy machine.
-t.setTimeout(240_000)
+t.setTimeout(480_000)
 
 
 const kite = runKite

@@ -7,7 +7,7 @@ import { startKontrol, startRegisteredKite } from './helpers/kontrol.js'
 
 const kite = runKite
 
-t.setTimeout(180_000)
+t.setTimeout(480_000)
 
 t.test('kite tell QUERY goes through a pool: failover past a dead kite, --strategy, errors naming the kites tried', async (t) => {
   // Heartbeats every 60 s: the dead registration below stays listed for the whole test.

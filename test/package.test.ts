@@ -35,10 +35,10 @@ async function pack(args: string[]): Promise<PackResult> {
 t.test('npm pack --dry-run ships the built package: dist without tests, benches or the example; README; LICENSE', async (t) => {
   const { files } = await pack(['--dry-run'])
   const paths = files.map((f) => f.path).sort()
-  for (const must of ['package.json', 'README.md', 'LICENSE', 'dist/index.js', 'dist/index.d.ts', 'dist/client.js', 'dist/client.d.ts', 'dist/testing.js', 'dist/testing.d.ts', 'dist/browser/kite.js', 'dist/lib/browser/index.d.ts', 'dist/lib/cli/main.js', 'dist/plugins/kontrol/storage/sqlite.js']) {
+  for (const must of ['package.json', 'README.md', 'LICENSE', 'dist/index.js', 'dist/index.d.ts', 'dist/client.js', 'dist/client.d.ts', 'dist/testing.js', 'dist/testing.d.ts', 'dist/browser/kite.js', 'dist/lib/browser/index.d.ts', 'dist/cli/main.js', 'dist/plugins/kontrol/storage/sqlite.js']) {
     t.ok(paths.includes(must), `ships ${must}`)
   }
-  const unwanted = paths.filter((p) => /^(test|bench|example-app|scripts|\.ci|lib|plugins)\/|^dist\/(test|bench|example-app)\/|\.map$|^tsconfig|(?<!\.d)\.ts$/.test(p))
+  const unwanted = paths.filter((p) => /^(test|bench|example-app|scripts|\.ci|lib|cli|plugins)\/|^dist\/(test|bench|example-app)\/|\.map$|^tsconfig|(?<!\.d)\.ts$/.test(p))
   t.same(unwanted, [], 'no tests, benches, example, sources, CI script, tsconfig or source maps')
   t.ok(paths.length < 300, `${paths.length} files`)
 })

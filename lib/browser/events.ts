@@ -3,6 +3,8 @@
  * (esbuild maps `node:events` here): on/once/off, emit, listenerCount.
  * As in Node, an `error` event without a listener throws.
  */
+import { kiteError } from '../errors.js'
+
 type Listener = (...args: never[]) => void
 
 export class EventEmitter {
@@ -54,7 +56,7 @@ export class EventEmitter {
   emit(name: string | symbol, ...args: unknown[]): boolean {
     const list = this.listenersByName.get(name)
     if (list === undefined) {
-      if (name === 'error') throw args[0] instanceof Error ? args[0] : new Error(`unhandled error event: ${String(args[0])}`)
+      if (name === 'error') throw args[0] instanceof Error ? args[0] : kiteError('KITE_ERR_UNHANDLED_ERROR_EVENT', String(args[0]))
       return false
     }
     for (const fn of [...list]) (fn as (...a: unknown[]) => void)(...args)

@@ -1,6 +1,6 @@
 import type { Logger } from 'pino'
 import { silentLogger } from '../silent-logger.js'
-import { KiteError, kiteError } from '../errors.js'
+import { isNoKitesFound, kiteError } from '../errors.js'
 import { KiteClient, type KiteClientOptions } from './client.js'
 import { decodeJwt } from '../kitekey.js'
 import type { KiteObserver } from '../observe/observer.js'
@@ -133,7 +133,7 @@ export class KiteFinder implements PoolSource {
         client.auth = { type: 'token', key: fresh }
         schedule(this.renewIn(expiryOf(fresh) ?? Date.now()))
       } catch (err) {
-        if (err instanceof KiteError && /no kites found/.test(err.message)) return
+        if (isNoKitesFound(err)) return
         this.o.log.warn({ kite: kiteId, err: (err as Error).message }, 'kontrol-register: token renewal failed; retrying')
         schedule(this.o.retryMs)
       }

@@ -1,5 +1,6 @@
 import type { Agent } from 'undici'
 import type { ClientTlsOptions } from './transports/transport.js'
+import { kiteError } from '../errors.js'
 
 /**
  * A fetch that uses `tls` (its own undici Agent, as Node's fetch is undici) or the global fetch when
@@ -18,7 +19,7 @@ export function tlsFetch(tls: ClientTlsOptions | undefined): { fetch: typeof fet
   return {
     fetch: (async (input: string | URL, init?: RequestInit) => {
       const u = await ready
-      if (agent === null) throw new Error('fetch after close')
+      if (agent === null) throw kiteError('KITE_ERR_FETCH_CLOSED')
       return u.fetch(input, { ...(init as object), dispatcher: agent })
     }) as unknown as typeof fetch,
     close: () => {

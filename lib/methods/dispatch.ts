@@ -1,4 +1,4 @@
-import { KiteError, kiteError } from '../errors.js'
+import { errorCode, KiteError, kiteError, usageError } from '../errors.js'
 import type { CallHandler, IncomingCall, KiteConnection } from '../connection/connection.js'
 import { parseEnvelope, type KiteAuth } from '../protocol/envelope.js'
 import { emptyKite, type KiteIdentity } from '../protocol/kite.js'
@@ -100,14 +100,14 @@ export class MethodTable extends HandlerLists implements CallHandler {
     this.compileNow = options.compileNow ?? true
     this.checkResults = options.checkResults ?? process.env.NODE_ENV !== 'production'
     this.maxConcurrent = options.maxConcurrentCalls ?? 1000
-    if (!Number.isInteger(this.maxConcurrent) || this.maxConcurrent < 1) throw new TypeError('maxConcurrentCalls must be a positive integer')
+    if (!Number.isInteger(this.maxConcurrent) || this.maxConcurrent < 1) throw usageError('KITE_ERR_METHOD_SETUP', 'maxConcurrentCalls must be a positive integer')
     this.methodHandling = options.methodHandling ?? 'method'
     this.onFirstRequest = options.onFirstRequest ?? (() => {})
     this.clock = options.clock ?? Date.now
     this.maxAuthFailures = options.maxAuthFailures ?? 10
     this.authFailureWindowMs = options.authFailureWindowMs ?? 60_000
-    if (!Number.isInteger(this.maxAuthFailures) || this.maxAuthFailures < 0) throw new TypeError('maxAuthFailures must be a non-negative integer')
-    if (!(this.authFailureWindowMs > 0)) throw new TypeError('authFailureWindowMs must be a positive number')
+    if (!Number.isInteger(this.maxAuthFailures) || this.maxAuthFailures < 0) throw usageError('KITE_ERR_METHOD_SETUP', 'maxAuthFailures must be a non-negative integer')
+    if (!(this.authFailureWindowMs > 0)) throw usageError('KITE_ERR_METHOD_SETUP', 'authFailureWindowMs must be a positive number')
   }
 
   /**
@@ -119,7 +119,7 @@ export class MethodTable extends HandlerLists implements CallHandler {
   handle(name: string, optionsOrHandler: MethodOptions | KiteHandler, maybeHandler?: KiteHandler): KiteMethod {
     const options = typeof optionsOrHandler === 'function' ? {} : optionsOrHandler
     const handler = typeof optionsOrHandler === 'function' ? optionsOrHandler : maybeHandler
-    if (options === null || typeof options !== 'object') throw new TypeError(`method ${name}: options must be an object`)
+    if (options === null || typeof options !== 'object') throw usageError('KITE_ERR_METHOD_SETUP', `method ${name}: options must be an object`)
     const method = new KiteMethod(name, handler as KiteHandler, this.clock)
     if (options.auth === false) method.disableAuthentication()
     if (options.handling !== undefined) method.methodHandling(options.handling)
@@ -127,7 +127,7 @@ export class MethodTable extends HandlerLists implements CallHandler {
     if (options.http === true) method.http = true
     method.description = options.description ?? options.schema?.description ?? ''
     if (options.schema !== undefined) {
-      if (options.schema === null || typeof options.schema !== 'object') throw new TypeError(`method ${name}: schema must be an object`)
+      if (options.schema === null || typeof options.schema !== 'object') throw usageError('KITE_ERR_METHOD_SETUP', `method ${name}: schema must be an object`)
       method.schema = options.schema
       if (this.compileNow) this.compile(method)
     }
@@ -150,13 +150,13 @@ export class MethodTable extends HandlerLists implements CallHandler {
     try {
       method.compiledSchema = new CompiledSchema(method.schema!, this.compiler, method.name, this.checkResults)
     } catch (err) {
-      throw new TypeError(`method ${method.name}: cannot compile its schema: ${(err as Error).message}`)
+      throw usageError('KITE_ERR_METHOD_SETUP', `method ${method.name}: cannot compile its schema: ${(err as Error).message}`)
     }
   }
 
   /** Registers the authenticator for one `authentication.type`. */
   addAuthenticator(type: string, fn: Authenticator): void {
-    if (typeof type !== 'string' || type === '' || typeof fn !== 'function') throw new TypeError('addAuthenticator(type, fn)')
+    if (typeof type !== 'string' || type === '' || typeof fn !== 'function') throw usageError('KITE_ERR_METHOD_SETUP', 'addAuthenticator(type, fn)')
     this.authenticators.set(type, fn)
   }
 
@@ -348,6 +348,8 @@ export class MethodTable extends HandlerLists implements CallHandler {
     const authenticator = this.authenticators.get(auth.type)
     if (authenticator === undefined) throw kiteError('KITE_ERR_AUTH_UNKNOWN_TYPE', auth.type)
     const failed = (err: unknown): never => {
+      // An authenticator that refuses an expired token says so by code: clients renew on it.
+      if (errorCode(err) === 'KITE_ERR_AUTH_TOKEN_EXPIRED') throw kiteError('KITE_ERR_AUTH_TOKEN_EXPIRED', auth.type)
       throw kiteError('KITE_ERR_AUTH_FAILED', auth.type, err instanceof Error ? err.message : String(err))
     }
     let result: AuthResult | Promise<AuthResult>

@@ -1,3 +1,4 @@
+import { usageError } from '../errors.js'
 import { TokenBucket, type Clock, type ThrottleOptions } from './throttle.js'
 import type { KiteRequest } from './request.js'
 import type { CompiledSchema, MethodSchema } from './schema.js'
@@ -72,7 +73,7 @@ export class HandlerLists {
 }
 
 function checkFn<F>(fn: F, what: string): F {
-  if (typeof fn !== 'function') throw new TypeError(`${what} needs a function`)
+  if (typeof fn !== 'function') throw usageError('KITE_ERR_METHOD_SETUP', `${what} needs a function`)
   return fn
 }
 
@@ -101,7 +102,7 @@ export class KiteMethod extends HandlerLists {
     private readonly clock: Clock = Date.now,
   ) {
     super()
-    if (typeof name !== 'string' || name === '') throw new TypeError('a method needs a non-empty name')
+    if (typeof name !== 'string' || name === '') throw usageError('KITE_ERR_METHOD_SETUP', 'a method needs a non-empty name')
     checkFn(handler, `method ${name}`)
   }
 
@@ -119,7 +120,7 @@ export class KiteMethod extends HandlerLists {
 
   /** Sets which result this method's chain answers with. */
   methodHandling(mode: MethodHandling): this {
-    if (mode !== 'method' && mode !== 'first' && mode !== 'latest') throw new TypeError(`unknown method handling ${String(mode)}`)
+    if (mode !== 'method' && mode !== 'first' && mode !== 'latest') throw usageError('KITE_ERR_METHOD_SETUP', `unknown method handling ${String(mode)}`)
     this.handling = mode
     return this
   }

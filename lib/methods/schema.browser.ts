@@ -1,3 +1,4 @@
+import { usageError } from '../errors.js'
 import type { MethodSchema, ValidatorCompiler } from './schema.js'
 
 /**
@@ -6,6 +7,6 @@ import type { MethodSchema, ValidatorCompiler } from './schema.js'
  */
 export class CompiledSchema {
   constructor(_schema: MethodSchema, _compile: ValidatorCompiler, method: string) {
-    throw new TypeError(`method ${method}: schemas are not available in the browser client`)
+    throw usageError('KITE_ERR_METHOD_SETUP', `method ${method}: schemas are not available in the browser client`)
   }
 }

@@ -1,5 +1,5 @@
 import type { FastifySchemaCompiler, FastifyTypeProvider, FastifyTypeProviderDefault } from 'fastify'
-import { kiteError, type KiteError } from '../errors.js'
+import { kiteError, usageError, type KiteError } from '../errors.js'
 
 /** The JSON schema keyword that marks an argument as a callback (see `kiteCallback`). */
 export const KITE_CALLBACK = 'x-kite-callback'
@@ -167,7 +167,7 @@ export function argsJsonOf(args: unknown): Record<string, unknown> {
     while (required > 0 && isOptional(args[required - 1])) required--
     return { type: 'array', items: [...args], minItems: required, additionalItems: false }
   }
-  if (args === null || typeof args !== 'object') throw new TypeError('schema.args must be a JSON schema or an array of schemas')
+  if (args === null || typeof args !== 'object') throw usageError('KITE_ERR_METHOD_SETUP', 'schema.args must be a JSON schema or an array of schemas')
   return args as Record<string, unknown>
 }
 

@@ -1,3 +1,4 @@
+import { usageError } from '../errors.js'
 /** A clock in milliseconds; injectable so that tests need not sleep. */
 export type Clock = () => number
 
@@ -19,7 +20,7 @@ export class TokenBucket {
     private readonly clock: Clock = Date.now,
   ) {
     if (!(options.interval > 0) || !Number.isInteger(options.capacity) || options.capacity < 1) {
-      throw new TypeError('throttle needs interval > 0 and an integer capacity >= 1')
+      throw usageError('KITE_ERR_METHOD_SETUP', 'throttle needs interval > 0 and an integer capacity >= 1')
     }
     this.tokens = options.capacity
     this.last = clock()

@@ -1,3 +1,4 @@
+import { kiteError, usageError } from '../errors.js'
 import { hostname, randomUUID } from '../platform.js'
 
 /** A kite's identity: the 7 fields every kite has (spec §6.1). */
@@ -22,7 +23,7 @@ export function kiteToString(k: KiteIdentity): string {
 
 /** Parses the `/a/b/…` form; missing trailing parts are empty, the last keeps any further `/`. */
 export function kiteFromString(s: string): KiteIdentity {
-  if (!s.startsWith('/')) throw new Error(`invalid kite path: must start with "/": ${s}`)
+  if (!s.startsWith('/')) throw kiteError('KITE_ERR_IDENTITY_INVALID', `invalid kite path: must start with "/": ${s}`)
   const parts = s.slice(1).split('/')
   const rest = parts.length > 7 ? [...parts.slice(0, 6), parts.slice(6).join('/')] : parts
   const k = emptyKite()
@@ -77,10 +78,10 @@ export interface LocalKiteOptions {
 /** Builds the local kite's identity (G defaults: "unknown", os hostname, a fresh UUID). */
 export function localKite(o: LocalKiteOptions): KiteIdentity {
   if (typeof o.name !== 'string' || o.name === '' || o.name.includes('/')) {
-    throw new TypeError('kite name must be a non-empty string without "/"')
+    throw usageError('KITE_ERR_IDENTITY_INVALID', 'kite name must be a non-empty string without "/"')
   }
   if (typeof o.version !== 'string' || o.version.split('.').length !== 3) {
-    throw new TypeError(`kite version must have 3 dot-separated parts, got ${String(o.version)}`)
+    throw usageError('KITE_ERR_IDENTITY_INVALID', `kite version must have 3 dot-separated parts, got ${String(o.version)}`)
   }
   const k: KiteIdentity = {
     name: o.name,
@@ -92,7 +93,7 @@ export function localKite(o: LocalKiteOptions): KiteIdentity {
     hostname: o.hostname ?? hostname(),
   }
   for (const field of KITE_FIELDS) {
-    if (k[field] === '' || k[field].includes('/')) throw new TypeError(`kite ${field} must be non-empty and free of "/"`)
+    if (k[field] === '' || k[field].includes('/')) throw usageError('KITE_ERR_IDENTITY_INVALID', `kite ${field} must be non-empty and free of "/"`)
   }
   return k
 }

@@ -1,3 +1,5 @@
+import { kiteError } from '../errors.js'
+
 /**
  * Versions and constraints as Kontrol queries use them (hashicorp/go-version):
  * `1.0.0` is an exact version; `>= 1.0, < 1.4`, `~> 1.1`, `!= 1.2.0` are
@@ -64,7 +66,7 @@ function compare(a: Version, b: Version): number {
 export function compareVersions(a: string, b: string): number {
   const va = parseVersion(a)
   const vb = parseVersion(b)
-  if (va === null || vb === null) throw new Error(`Malformed version: ${va === null ? a : b}`)
+  if (va === null || vb === null) throw kiteError('KITE_ERR_VERSION_MALFORMED', va === null ? a : b)
   return compare(va, vb)
 }
 
@@ -112,7 +114,7 @@ export function parseConstraint(text: string): (version: string) => boolean {
   for (const part of text.split(',')) {
     const m = /^\s*(~>|>=|<=|!=|=|>|<)?\s*(\S+)\s*$/.exec(part)
     const base = m === null ? null : parseVersion(m[2]!)
-    if (m === null || base === null) throw new Error(`Malformed constraint: ${text}`)
+    if (m === null || base === null) throw kiteError('KITE_ERR_CONSTRAINT_MALFORMED', text)
     const op = m[1] ?? ''
     if (op === '~>') checks.push(pessimistic(base))
     else {

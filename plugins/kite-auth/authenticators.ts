@@ -27,17 +27,30 @@ export interface AuthenticatorSettings {
 /** The largest credential accepted; a Kontrol token is about 700 bytes, a kite.key about 1.5 KiB. */
 export const MAX_CREDENTIAL_LENGTH = 16 * 1024
 
-class AuthFailure extends Error {}
+/** The reason a token that expired (or no longer verifies) is refused with: clients renew on it (spec §5.4). */
+const TOKEN_EXPIRED = 'token is expired'
+const SIGNATURE_INVALID = 'signature is invalid'
 
-function fail(message: string): never {
-  throw new AuthFailure(message)
+/** Why a credential was refused; dispatch prefixes the authentication type (`token: …`). */
+class AuthFailure extends Error {
+  /** `KITE_ERR_AUTH_TOKEN_EXPIRED` for an expired token, so that the answer says so by code. */
+  readonly code: string
+
+  constructor(reason: string) {
+    super(reason)
+    this.code = reason === TOKEN_EXPIRED ? 'KITE_ERR_AUTH_TOKEN_EXPIRED' : ''
+  }
+}
+
+function fail(reason: string): never {
+  throw new AuthFailure(reason)
 }
 
 function jwtFailure(err: unknown): string {
   const code = (err as { code?: string }).code
-  if (code === 'FAST_JWT_EXPIRED') return 'token is expired'
+  if (code === 'FAST_JWT_EXPIRED') return TOKEN_EXPIRED
   if (code === 'FAST_JWT_INACTIVE') return 'token is not valid yet'
-  if (code === 'FAST_JWT_INVALID_SIGNATURE') return 'signature is invalid'
+  if (code === 'FAST_JWT_INVALID_SIGNATURE') return SIGNATURE_INVALID
   if (code === 'FAST_JWT_MISSING_SIGNATURE') return 'signature is missing'
   if (code === 'FAST_JWT_INVALID_ALGORITHM') return 'unexpected signing method'
   if (code === 'FAST_JWT_MALFORMED' || code === 'FAST_JWT_INVALID_PAYLOAD') return 'malformed token'
@@ -160,12 +173,12 @@ export class KiteAuthenticators {
         break
       } catch (err) {
         problem = jwtFailure(err)
-        if (problem !== 'signature is invalid') break
+        if (problem !== SIGNATURE_INVALID) break
       }
     }
     // A bad signature reads "token is expired", so that clients fetch a new
     // token after Kontrol's keys rotated (spec §5.4).
-    if (verified === null) fail(problem === 'signature is invalid' ? 'token is expired' : problem)
+    if (verified === null) fail(problem === SIGNATURE_INVALID ? TOKEN_EXPIRED : problem)
     if (typeof verified.exp !== 'number') fail('token has no expiry')
     this.checkIssuedAt(verified)
     const audienceProblem = checkAudience(verified.aud, this.s.identity, this.s.allowRootAudience)

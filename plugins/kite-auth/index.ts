@@ -1,3 +1,4 @@
+import { kiteError } from '../../lib/errors.js'
 import type { FastifyInstance } from 'fastify'
 import fp from 'fastify-plugin'
 import { decodeKiteKey } from '../../lib/kitekey.js'
@@ -55,7 +56,7 @@ async function kiteAuthPlugin(app: FastifyInstance, options: KiteAuthOptions): P
   // @fastify/jwt (fast-jwt) does the signature and time checks; the key is
   // always given per call, from the trusted set, with the algorithm pinned.
   const jwt = (await privateJwt(app, JWT_NAMESPACE, {
-    secret: { public: async () => Promise.reject(new Error('kite-auth passes the key on every verify')) },
+    secret: { public: async () => Promise.reject(kiteError('KITE_ERR_AUTH_SETUP', 'the key is passed on every verify')) },
     verify: { algorithms: ['RS256'] },
   })) as unknown as { verify: JwtVerify }
   const authenticators = new KiteAuthenticators({
@@ -78,7 +79,7 @@ async function kiteAuthPlugin(app: FastifyInstance, options: KiteAuthOptions): P
     addAuthenticator: (type: string, fn: Authenticator) => app.kite.addAuthenticator(type, fn),
     authenticate: async (ctx: AuthContext) => {
       const fn = ctx.authentication.type === 'kiteKey' ? authenticators.kiteKey : ctx.authentication.type === 'token' ? authenticators.token : o.authenticators[ctx.authentication.type]
-      if (fn === undefined) throw new Error(`Unknown authentication type: ${ctx.authentication.type}`)
+      if (fn === undefined) throw kiteError('KITE_ERR_AUTH_UNKNOWN_TYPE', ctx.authentication.type)
       return fn(ctx)
     },
     get trustedKeyCount() {

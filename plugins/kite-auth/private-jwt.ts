@@ -1,3 +1,4 @@
+import { kiteError } from '../../lib/errors.js'
 import fastifyJwt, { type FastifyJWTOptions, type JWT } from '@fastify/jwt'
 import type { FastifyInstance } from 'fastify'
 
@@ -22,6 +23,6 @@ export async function privateJwt(app: FastifyInstance, namespace: string, option
       else inherited[namespace] = before
     }
   })
-  if (jwt === undefined) throw new Error(`@fastify/jwt did not register namespace ${namespace}`)
+  if (jwt === undefined) throw kiteError('KITE_ERR_AUTH_SETUP', `@fastify/jwt did not register namespace ${namespace}`)
   return jwt
 }

@@ -6,7 +6,7 @@ import { RemoteWarnings } from '../../lib/connection/remote-warnings.js'
 import { addBuiltins } from '../../lib/methods/builtins.js'
 import { addTerminalBuiltins } from '../../lib/methods/terminal.js'
 import { MethodTable, type Authenticator } from '../../lib/methods/dispatch.js'
-import { kiteError } from '../../lib/errors.js'
+import { kiteError, usageError } from '../../lib/errors.js'
 import type { FinalHandler, KiteHandler, KiteMethod, MethodHandling, MethodOptions } from '../../lib/methods/method.js'
 import type { MethodSchema } from '../../lib/methods/schema.js'
 import type { AnyMethodDefinition, TypedHandler } from '../../lib/methods/typed.js'
@@ -167,7 +167,7 @@ export class Kite<TP extends FastifyTypeProvider = FastifyTypeProviderDefault> e
     if (this.options.http && typeof optionsOrHandler === 'function') method.http = true
     if (this.options.http && typeof optionsOrHandler !== 'function' && optionsOrHandler.http !== false) method.http = true
     if (method.http) {
-      if (this.mirror === null) throw new Error(`method ${name}: the HTTP mirror needs kite-server's routes (register the plugin first)`)
+      if (this.mirror === null) throw kiteError('KITE_ERR_MIRROR_UNAVAILABLE', name)
       this.mirror(method)
     }
     return method
@@ -215,7 +215,7 @@ export class Kite<TP extends FastifyTypeProvider = FastifyTypeProviderDefault> e
 
   /** Sets which result chains answer with, for methods that do not set their own. */
   setMethodHandling(mode: MethodHandling): this {
-    if (mode !== 'method' && mode !== 'first' && mode !== 'latest') throw new TypeError(`unknown method handling ${String(mode)}`)
+    if (mode !== 'method' && mode !== 'first' && mode !== 'latest') throw usageError('KITE_ERR_METHOD_SETUP', `unknown method handling ${String(mode)}`)
     this.methods.methodHandling = mode
     return this
   }
@@ -233,7 +233,7 @@ export class Kite<TP extends FastifyTypeProvider = FastifyTypeProviderDefault> e
    */
   addObserver(observer: KiteObserver): this {
     if (observer === null || typeof observer !== 'object' || typeof observer.serverCall !== 'function' || typeof observer.clientCall !== 'function') {
-      throw new TypeError('addObserver needs an object with serverCall and clientCall')
+      throw usageError('KITE_ERR_METHOD_SETUP', 'addObserver needs an object with serverCall and clientCall')
     }
     this.observers.push(observer)
     this.observerValue = combineObservers(this.observers)
@@ -252,15 +252,15 @@ export class Kite<TP extends FastifyTypeProvider = FastifyTypeProviderDefault> e
    * sets its kite.key's `sub`, as Go's config does). Only before the server listens.
    */
   setUsername(username: string): this {
-    if (typeof username !== 'string' || username === '' || username.includes('/')) throw new TypeError('kite username must be non-empty and free of "/"')
-    if (this.connections.size > 0) throw new Error('the kite username cannot change while peers are connected')
+    if (typeof username !== 'string' || username === '' || username.includes('/')) throw usageError('KITE_ERR_IDENTITY_INVALID', 'kite username must be non-empty and free of "/"')
+    if (this.connections.size > 0) throw kiteError('KITE_ERR_USERNAME_LOCKED')
     this.identity.username = username
     return this
   }
 
   /** Declares who answers `getKites`/`getToken` (kontrol-register does); once. */
   setFinder(finder: KiteFinderHook): this {
-    if (this.finder !== null) throw new Error('getKites is already provided by another plugin')
+    if (this.finder !== null) throw kiteError('KITE_ERR_FINDER_TAKEN')
     this.finder = finder
     return this
   }
@@ -271,7 +271,7 @@ export class Kite<TP extends FastifyTypeProvider = FastifyTypeProviderDefault> e
    * wire answer stays an empty list, and the finder returns it as is: pools rely on that).
    */
   async getKites(query: KontrolQuery): Promise<KiteClient[]> {
-    if (this.finder === null) throw new Error('getKites needs the kontrol-register plugin')
+    if (this.finder === null) throw kiteError('KITE_ERR_NEEDS_KONTROL_REGISTER', 'getKites')
     const kites = await this.finder.getKites(query)
     if (kites.length === 0) throw kiteError('KITE_ERR_KONTROL_NO_KITES')
     return kites
@@ -283,13 +283,13 @@ export class Kite<TP extends FastifyTypeProvider = FastifyTypeProviderDefault> e
    * per kite. Close it with `pool.close()` (the app does not).
    */
   pool(query: KontrolQuery, options: KitePoolOptions = {}): KitePool {
-    if (this.finder === null) throw new Error('pool needs the kontrol-register plugin')
+    if (this.finder === null) throw kiteError('KITE_ERR_NEEDS_KONTROL_REGISTER', 'pool')
     return this.finder.pool(query, options)
   }
 
   /** A token for the one kite matching `query` (needs kontrol-register). */
   getToken(query: KontrolQuery, force = false): Promise<string> {
-    if (this.finder === null) return Promise.reject(new Error('getToken needs the kontrol-register plugin'))
+    if (this.finder === null) return Promise.reject(kiteError('KITE_ERR_NEEDS_KONTROL_REGISTER', 'getToken'))
     return this.finder.getToken(query, force)
   }
 

@@ -1,3 +1,4 @@
+import { kiteError } from '../../lib/errors.js'
 import { tlsFetch } from '../../lib/client/tls-fetch.js'
 import type { ClientTlsOptions } from '../../lib/client/transports/transport.js'
 import type { Logger } from 'pino'
@@ -62,8 +63,8 @@ export class HttpKontrolLink extends LinkBase {
       })
       const text = await res.text()
       const body = JSON.parse(text) as RegisterResult
-      if (res.status !== 200 || (body.err ?? '') !== '') throw new Error(body.err ?? `status ${res.status}`)
-      if (!(body.heartbeatInterval > 0)) throw new Error('kontrol gave no heartbeat interval')
+      if (res.status !== 200 || (body.err ?? '') !== '') throw kiteError('KITE_ERR_REGISTER_REFUSED', body.err ?? `status ${res.status}`)
+      if (!(body.heartbeatInterval > 0)) throw kiteError('KITE_ERR_REGISTER_NO_HEARTBEAT')
       this.backoff.reset()
       this.emit('registered', body)
       this.schedule(body.heartbeatInterval * 1000, () => this.beat(base, body.heartbeatInterval * 1000))

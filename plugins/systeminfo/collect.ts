@@ -1,3 +1,4 @@
+import { kiteError } from '../../lib/errors.js'
 import { readFile, statfs } from 'node:fs/promises'
 import os from 'node:os'
 import { parse as parsePath } from 'node:path'
@@ -81,7 +82,7 @@ export function memoryFromMeminfo(text: string): { memoryUsage: number; totalMem
   const field = (name: string, required: boolean): number => {
     const v = kib.get(name)
     if (v === undefined) {
-      if (required) throw new Error(`/proc/meminfo has no ${name}`)
+      if (required) throw kiteError('KITE_ERR_SYSTEMINFO_MEMINFO', name)
       return 0
     }
     return v

@@ -1,3 +1,4 @@
+import { usageError } from '../../lib/errors.js'
 import type { ReadyCheck } from './options.js'
 
 /** Where the app is in its life: before `ready()`, serving, or closing. */
@@ -44,7 +45,7 @@ export class Readiness {
   }
 
   setCheck(fn: ReadyCheck | null): void {
-    if (fn !== null && typeof fn !== 'function') throw new TypeError('setReadyCheck needs a function or null')
+    if (fn !== null && typeof fn !== 'function') throw usageError('KITE_ERR_METHOD_SETUP', 'setReadyCheck needs a function or null')
     this.check = fn
   }
 

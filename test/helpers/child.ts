@@ -23,27 +23,39 @@ export function runFixture(t: Teardown, name: string, env: Record<string, string
   return child
 }
 
-/** Resolves with the first stdout line of `child` matching `pattern` (rejects after `ms` or if it exits). */
-export function waitForLine(child: ChildProcess, pattern: RegExp, ms = 30000): Promise<RegExpMatchArray> {
+/**
+ * Resolves with the first stdout line of `child` matching `pattern`; rejects, with what the child
+ * printed, if it exits first or after `ms`. The budget is generous on purpose: it is a backstop for
+ * a child that hangs, not a measure of speed (a busy machine starts a Node process in seconds).
+ */
+export function waitForLine(child: ChildProcess, pattern: RegExp, ms = 120_000): Promise<RegExpMatchArray> {
   return new Promise((resolve, reject) => {
     let buffered = ''
-    const timer = setTimeout(() => done(new Error(`no line matching ${pattern} within ${ms} ms (got ${JSON.stringify(buffered)})`)), ms)
+    let stderr = ''
+    const printed = (): string => `stdout ${JSON.stringify(buffered)}, stderr ${JSON.stringify(stderr)}`
+    const timer = setTimeout(() => done(new Error(`no line matching ${pattern} within ${ms} ms (${printed()})`)), ms)
     const onData = (d: Buffer): void => {
       buffered += d.toString()
-      for (const line of buffered.split('\n')) {
+      // Whole lines only: a chunk may end in the middle of one.
+      for (const line of buffered.split('\n').slice(0, -1)) {
         const m = line.match(pattern)
         if (m !== null) return done(null, m)
       }
     }
-    const onExit = (code: number | null): void => done(new Error(`process exited (${code}) before printing ${pattern}`))
+    const onStderr = (d: Buffer): void => {
+      stderr += d.toString()
+    }
+    const onExit = (code: number | null): void => done(new Error(`process exited (${code}) before printing ${pattern} (${printed()})`))
     const done = (err: Error | null, m?: RegExpMatchArray): void => {
       clearTimeout(timer)
       child.stdout!.off('data', onData)
+      child.stderr?.off('data', onStderr)
       child.off('exit', onExit)
       if (err !== null) reject(err)
       else resolve(m!)
     }
     child.stdout!.on('data', onData)
+    child.stderr?.on('data', onStderr)
     child.once('exit', onExit)
   })
 }
@@ -55,7 +67,16 @@ export function exited(child: ChildProcess): Promise<void> {
 }
 
 /** The built `kite` command. */
-export const KITE_CLI = fileURLToPath(new URL('../../dist/lib/cli/main.js', import.meta.url))
+export const KITE_CLI = fileURLToPath(new URL('../../dist/cli/main.js', import.meta.url))
+
+/** Starts a long-running `kite ARGS` (or another `script`) as a child process; killed on teardown. Wait for it with waitForLine. */
+export function spawnKite(t: Teardown, args: string[], env: NodeJS.ProcessEnv, script = KITE_CLI): ChildProcess {
+  const child = spawn(process.execPath, [script, ...args], { env: { ...process.env, KITE_KONTROL_URL: '', ...env }, stdio: ['ignore', 'pipe', 'pipe'] })
+  t.teardown(() => {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL')
+  })
+  return child
+}
 
 /** What one `kite` run printed and how it exited. */
 export interface KiteRun {

@@ -48,7 +48,7 @@ t.test('audiences that name less of this kite, or all of it, pass', async (t) =>
 t.test('the root audience is refused by default and accepted when allowed', async (t) => {
   const strict = await authedKite(t)
   const c1 = await connectClient(t, strict.url, { auth: { type: 'token', key: kontrol.token('bob', '/') } })
-  await t.rejects(c1.tell('whoami'), { type: 'authenticationError', message: 'token: root audience "/" is not accepted by this kite' })
+  await t.rejects(c1.tell('whoami'), { type: 'authenticationError', message: 'token: root audience "/" is not accepted by this kite', code: 'KITE_ERR_AUTH_FAILED' })
   const lenient = await authedKite(t, { audience: { allowRoot: true } })
   const c2 = await connectClient(t, lenient.url, { auth: { type: 'token', key: kontrol.token('bob', '/') } })
   t.same(await c2.tell('whoami'), { username: 'bob', remote: 'bob' })
@@ -62,7 +62,8 @@ t.test('leeway lets a slightly expired token through, and no more', async (t) =>
   t.same(await c1.tell('whoami'), { username: 'bob', remote: 'bob' })
   const strict = await authedKite(t)
   const c2 = await connectClient(t, strict.url, { auth: { type: 'token', key: justExpired } })
-  await t.rejects(c2.tell('whoami'), { message: 'token: token is expired' })
+  await t.rejects(c2.tell('whoami'), { type: 'authenticationError', message: 'token: token is expired', code: 'KITE_ERR_AUTH_TOKEN_EXPIRED' }, 'the answer says so by code, the wire text unchanged')
+  await t.rejects(c2.tell('whoami'), { message: 'token: token is expired', code: 'KITE_ERR_AUTH_TOKEN_EXPIRED' }, 'and again from the cached failure')
 })
 
 t.test('a cached token stops working when it expires', async (t) => {
@@ -186,6 +187,24 @@ t.test('custom authenticators by type name, as options and at run time', async (
   app.kiteAuth.addAuthenticator('apiKey', async ({ authentication }) => ({ username: `key-${authentication.key}` }))
   const late = await connectClient(t, url, { auth: { type: 'apiKey', key: '7' } })
   t.same(await late.tell('whoami'), { username: 'key-7', remote: 'key-7' })
+})
+
+t.test('a custom authenticator says a session expired by code: the caller gets the expired-token answer and renews', async (t) => {
+  const { url } = await authedKite(t, {
+    authenticators: {
+      session: ({ authentication }) => {
+        if (authentication.key === 'fresh') return { username: 'renewed' }
+        throw Object.assign(new Error('session is over'), { code: 'KITE_ERR_AUTH_TOKEN_EXPIRED' })
+      },
+    },
+  })
+  const client = await connectClient(t, url, { auth: { type: 'session', key: 'stale' } })
+  const expired = new Promise<void>((resolve) => client.once('tokenExpired', () => resolve()))
+  await t.rejects(client.tell('whoami'), { type: 'authenticationError', message: 'session: token is expired', code: 'KITE_ERR_AUTH_TOKEN_EXPIRED' }, 'the text Go clients look for, and the code')
+  await expired
+  t.pass('the client fired tokenExpired')
+  client.auth = { type: 'session', key: 'fresh' }
+  t.same(await client.tell('whoami'), { username: 'renewed', remote: 'renewed' }, 'a new credential works on the same connection')
 })
 
 t.test('the real kite.key and token recorded from Go Kontrol decode and verify once their key is trusted', async (t) => {

@@ -337,7 +337,7 @@ t.test('`kite kontrol --postgres` on a database made by Go\'s schema files, with
   const dir = t.testdir()
   await writeFile(join(dir, 'kontrol.pub'), goKontrol.publicKey)
   await writeFile(join(dir, 'kontrol.key'), goKontrol.privateKey)
-  const cli = fileURLToPath(new URL('../../dist/lib/cli/main.js', import.meta.url))
+  const cli = fileURLToPath(new URL('../../dist/cli/main.js', import.meta.url))
   const child = spawn(process.execPath, [cli, 'kontrol', '--port', '0', '--json', '--username', GO_USER, '--postgres', db.url], {
     env: { ...process.env, KITE_HOME: join(dir, 'home'), KONTROL_PUBLICKEYFILE: join(dir, 'kontrol.pub'), KONTROL_PRIVATEKEYFILE: join(dir, 'kontrol.key') },
     stdio: ['ignore', 'pipe', 'pipe'],

@@ -107,7 +107,7 @@ t.test("registerURL: 'public' registers this machine's non-internal address", as
 
 t.test('kite --ca FILE: the CLI trusts that CA', async (t) => {
   const { base } = await httpsKite(t)
-  const cli = fileURLToPath(new URL('../../dist/lib/cli/main.js', import.meta.url))
+  const cli = fileURLToPath(new URL('../../dist/cli/main.js', import.meta.url))
   const run = (args: string[]): Promise<{ code: number; stdout: string; stderr: string }> =>
     new Promise((resolve) => execFile(process.execPath, [cli, ...args], { env: { ...process.env, KITE_HOME: join(dir, 'cli-home') }, timeout: 30000 }, (err, stdout, stderr) => resolve({ code: err === null ? 0 : ((err as { code?: number }).code ?? 1), stdout, stderr })))
   const without = await run(['tell', `${base}/kite`, 'square', '6'])

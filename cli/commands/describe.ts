@@ -1,5 +1,5 @@
-import { KiteError } from '../../errors.js'
-import type { KiteDescription } from '../../../plugins/kite-server/kite.js'
+import { KiteError, kiteError } from '../../lib/errors.js'
+import type { KiteDescription } from '../../plugins/kite-server/kite.js'
 import { EXIT, UsageError, type Command } from '../command.js'
 import { millis, parse } from '../util.js'
 import { dialTarget } from './tell.js'
@@ -10,8 +10,6 @@ function short(value: unknown): string {
 }
 
 export const describeCommand: Command = {
-  name: 'describe',
-  summary: "list a kite's methods with their schemas",
   usage: `kite describe URL|QUERY [--json] [--timeout MS] [--kontrol URL]
 
 Calls kite.describe and prints the kite's methods: name, whether it needs credentials,
@@ -30,10 +28,10 @@ kites do not have kite.describe; for them it says so and exits with 1.
       answer = (await client.call('kite.describe', [], { timeout })) as KiteDescription
     } catch (err) {
       if (err instanceof KiteError && err.type === 'methodNotFound') {
-        throw new Error(`${target} does not describe its methods (no kite.describe: a Go or kite.js kite, or describe turned off)`)
+        throw kiteError('KITE_ERR_CLI_NO_DESCRIBE', target)
       }
       if (err instanceof KiteError && err.type === 'timeout') {
-        throw new Error(`${target} did not answer kite.describe in ${timeout} ms (kite.js kites never answer methods they do not know)`)
+        throw kiteError('KITE_ERR_CLI_DESCRIBE_TIMEOUT', target, timeout)
       }
       throw err
     } finally {

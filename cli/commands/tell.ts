@@ -1,15 +1,16 @@
-import type { KiteClient } from '../../client/client.js'
-import { poolThroughKontrol } from '../../client/finder.js'
-import { STRATEGIES, type StrategyName } from '../../client/strategies.js'
+import type { KiteClient } from '../../lib/client/client.js'
+import { poolThroughKontrol } from '../../lib/client/finder.js'
+import { STRATEGIES, type StrategyName } from '../../lib/client/strategies.js'
 import { EXIT, UsageError, type Command } from '../command.js'
 import { connect, millis, ownKiteKey, parse, requireKiteKey } from '../util.js'
 import { findKites, queryFromPath } from './query.js'
+import { kiteError } from '../../lib/errors.js'
 
 /** Calls `method` on one of the kites matching the query, through a pool (failover, the chosen strategy). */
 async function tellThroughPool(target: string, method: string, args: unknown[], env: NodeJS.ProcessEnv, o: { timeout: number; strategy: StrategyName; idempotent: boolean; kontrol?: string }): Promise<unknown> {
   const { key, claims } = await requireKiteKey(env)
   const url = o.kontrol ?? (env.KITE_KONTROL_URL || undefined) ?? claims.kontrolURL
-  if (url === undefined || url === '') throw new Error('no kontrol URL: set --kontrol or KITE_KONTROL_URL')
+  if (url === undefined || url === '') throw kiteError('KITE_ERR_CLI_NO_KONTROL_URL')
   const kite = { name: 'kite-cli', version: '1.0.0', username: claims.sub }
   const kontrol = await connect(url, { auth: { type: 'kiteKey', key }, kite })
   // One call: no watch, no refresh; each kite is tried at most once.
@@ -41,7 +42,7 @@ export async function dialTarget(target: string, env: NodeJS.ProcessEnv, timeout
   if (target.startsWith('/')) {
     const { claims } = await requireKiteKey(env)
     const [first] = await findKites(env, queryFromPath(target, claims), kontrol)
-    if (first === undefined) throw new Error(`no kites found for ${target}`)
+    if (first === undefined) throw kiteError('KITE_ERR_POOL_NO_KITES', target)
     return connect(first.url, { auth: { type: 'token', key: first.token }, kite: { username: claims.sub }, timeout })
   }
   const own = await ownKiteKey(env)
@@ -49,8 +50,6 @@ export async function dialTarget(target: string, env: NodeJS.ProcessEnv, timeout
 }
 
 export const tellCommand: Command = {
-  name: 'tell',
-  summary: 'call a method of a kite and print the result',
   usage: `kite tell URL|QUERY METHOD [ARG...] [--timeout MS] [--kontrol URL] [--strategy S] [--idempotent]
 
 Calls METHOD on the kite at URL (authenticated with the kite.key, when there is one),

@@ -1,8 +1,9 @@
-import { kiteFromString, kiteToString, KITE_FIELDS } from '../../protocol/kite.js'
-import type { GetKitesResult, KiteWithToken, KontrolQuery } from '../../protocol/kontrol.js'
-import type { KiteKeyClaims } from '../../kitekey.js'
+import { kiteFromString, kiteToString, KITE_FIELDS } from '../../lib/protocol/kite.js'
+import type { GetKitesResult, KiteWithToken, KontrolQuery } from '../../lib/protocol/kontrol.js'
+import type { KiteKeyClaims } from '../../lib/kitekey.js'
 import { EXIT, UsageError, type Command } from '../command.js'
 import { connect, parse, requireKiteKey } from '../util.js'
+import { kiteError } from '../../lib/errors.js'
 
 /** `/user/env/name/version/region/hostname/id` (trailing parts optional) → a query; the username defaults to the kite.key's. */
 export function queryFromPath(path: string | undefined, claims: KiteKeyClaims): KontrolQuery {
@@ -20,7 +21,7 @@ export function queryFromPath(path: string | undefined, claims: KiteKeyClaims): 
 export async function findKites(env: NodeJS.ProcessEnv, query: KontrolQuery, kontrolURL?: string): Promise<KiteWithToken[]> {
   const { key, claims } = await requireKiteKey(env)
   const url = kontrolURL ?? (env.KITE_KONTROL_URL || undefined) ?? claims.kontrolURL
-  if (url === undefined || url === '') throw new Error('no kontrol URL: set --kontrol or KITE_KONTROL_URL')
+  if (url === undefined || url === '') throw kiteError('KITE_ERR_CLI_NO_KONTROL_URL')
   const client = await connect(url, { auth: { type: 'kiteKey', key }, kite: { username: claims.sub } })
   try {
     return ((await client.tell('getKites', { query })) as GetKitesResult).kites
@@ -30,8 +31,6 @@ export async function findKites(env: NodeJS.ProcessEnv, query: KontrolQuery, kon
 }
 
 export const queryCommand: Command = {
-  name: 'query',
-  summary: 'list the kites Kontrol knows',
   usage: `kite query [/username/environment/name/version/region/hostname/id] [--kontrol URL] [--json]
 
 Lists matching kites (trailing fields may be left out; the username defaults to the

@@ -1,20 +1,9 @@
 #!/usr/bin/env node
 import { readFileSync } from 'node:fs'
-import { KiteError } from '../errors.js'
-import { setCliTls } from './util.js'
-import { EXIT, UsageError, type Command, type CommandContext } from './command.js'
-import { kontrolCommand } from './commands/kontrol.js'
-import { queryCommand } from './commands/query.js'
-import { registerCommand } from './commands/register.js'
-import { showkeyCommand } from './commands/showkey.js'
-import { pingCommand } from './commands/ping.js'
-import { tellCommand } from './commands/tell.js'
-import { proxyCommand } from './commands/proxy.js'
-import { tunnelproxyCommand } from './commands/tunnelproxy.js'
-import { describeCommand } from './commands/describe.js'
-
-/** The command table. */
-export const commands: readonly Command[] = [kontrolCommand, registerCommand, showkeyCommand, queryCommand, tellCommand, describeCommand, pingCommand, proxyCommand, tunnelproxyCommand]
+import { KiteError } from '../lib/errors.js'
+import { setCliTls } from './tls.js'
+import { EXIT, UsageError, type CommandContext } from './command.js'
+import { commands } from './commands/index.js'
 
 /** This package's version, from the nearest package.json named fastify-kite above this file. */
 export function packageVersion(): string {
@@ -63,7 +52,7 @@ export async function main(argv: string[], ctx: Omit<CommandContext, 'args'>): P
   const [name, ...args] = rest
   if (name === undefined || name === 'help' || name === '--help' || name === '-h') {
     const c = commands.find((x) => x.name === args[0])
-    if (c !== undefined) ctx.out(c.usage)
+    if (c !== undefined) ctx.out((await c.load()).usage)
     else help(ctx.out)
     return name === undefined ? EXIT.usage : EXIT.ok
   }
@@ -71,11 +60,12 @@ export async function main(argv: string[], ctx: Omit<CommandContext, 'args'>): P
     ctx.out(packageVersion())
     return EXIT.ok
   }
-  const command = commands.find((c) => c.name === name)
-  if (command === undefined) {
+  const entry = commands.find((c) => c.name === name)
+  if (entry === undefined) {
     ctx.err(`kite: unknown command "${name}" (kite help lists them)`)
     return EXIT.usage
   }
+  const command = await entry.load()
   if (args.includes('--help') || args.includes('-h')) {
     ctx.out(command.usage)
     return EXIT.ok
@@ -87,7 +77,8 @@ export async function main(argv: string[], ctx: Omit<CommandContext, 'args'>): P
       ctx.err(`kite ${name}: ${err.message}\n\n${command.usage}`)
       return EXIT.usage
     }
-    const message = err instanceof KiteError ? `${err.type}: ${err.message}` : (err as Error).message
+    // A KiteError says its wire type (timeout, sendError, …) unless it is the generic one.
+    const message = err instanceof KiteError && err.type !== 'genericError' ? `${err.type}: ${err.message}` : (err as Error).message
     ctx.err(`kite ${name}: ${message}`)
     return EXIT.failed
   }

@@ -1,11 +1,10 @@
 import { userInfo } from 'node:os'
-import { kiteKeyPath, writeKiteKey } from '../../kitekey.js'
+import { kiteKeyPath, writeKiteKey } from '../../lib/kitekey.js'
 import { EXIT, UsageError, type Command } from '../command.js'
 import { connect, ownKiteKey, parse } from '../util.js'
+import { kiteError } from '../../lib/errors.js'
 
 export const registerCommand: Command = {
-  name: 'register',
-  summary: 'get a kite.key from a Kontrol',
   usage: `kite register [--kontrol URL] [--username U]
 
 Asks the Kontrol at URL for a kite.key (its registerMachine method, which a Kontrol
@@ -27,7 +26,7 @@ one for its username, naming the Kontrol's current URL (use this when Kontrol mo
     const client = await connect(kontrolURL, { kite: { username }, auth: renew ? { type: 'kiteKey', key: own.key } : null })
     try {
       const key = await client.tell('registerMachine', { authType: 'kite-cli' })
-      if (typeof key !== 'string') throw new Error('kontrol answered with something that is not a kite.key')
+      if (typeof key !== 'string') throw kiteError('KITE_ERR_CLI_NOT_KITEKEY')
       await writeKiteKey(key, kiteKeyPath(env))
     } finally {
       await client.close()

@@ -1,6 +1,6 @@
 import { createVerify } from 'node:crypto'
-import { KiteError } from '../../errors.js'
-import type { KiteKeyClaims } from '../../kitekey.js'
+import { KiteError } from '../../lib/errors.js'
+import type { KiteKeyClaims } from '../../lib/kitekey.js'
 import { EXIT, type Command } from '../command.js'
 import { connect, parse, requireKiteKey } from '../util.js'
 
@@ -42,8 +42,6 @@ async function checkWithKontrol(key: string, claims: KiteKeyClaims): Promise<str
 }
 
 export const showkeyCommand: Command = {
-  name: 'showkey',
-  summary: "print the kite.key's claims",
   usage: `kite showkey [--verify] [--json]
 
 Prints the claims of $KITE_HOME/kite.key. With --verify, checks its signature against

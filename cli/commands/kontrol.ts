@@ -1,13 +1,14 @@
 import { userInfo } from 'node:os'
 import { join } from 'node:path'
 import Fastify from 'fastify'
-import { kiteServer } from '../../../plugins/kite-server/index.js'
-import { kiteAuth } from '../../../plugins/kite-auth/index.js'
-import { kontrol } from '../../../plugins/kontrol/index.js'
-import type { MachineAuthenticate } from '../../../plugins/kontrol/methods.js'
-import { kiteHome, kiteKeyPath, writeKiteKey } from '../../kitekey.js'
+import { kiteServer } from '../../plugins/kite-server/index.js'
+import { kiteAuth } from '../../plugins/kite-auth/index.js'
+import { kontrol } from '../../plugins/kontrol/index.js'
+import type { MachineAuthenticate } from '../../plugins/kontrol/methods.js'
+import { kiteHome, kiteKeyPath, writeKiteKey } from '../../lib/kitekey.js'
 import { EXIT, UsageError, type Command } from '../command.js'
 import { ownKiteKey, parse } from '../util.js'
+import { kiteError } from '../../lib/errors.js'
 
 const LOOPBACK = new Set(['127.0.0.1', '::1', '::ffff:127.0.0.1'])
 
@@ -17,15 +18,13 @@ function registrationPolicy(mode: string): MachineAuthenticate | undefined {
   if (mode === 'any') return () => {}
   if (mode === 'local') {
     return (_type, req) => {
-      if (!LOOPBACK.has(req.connection.remoteAddress)) throw new Error('registration is only open to this machine')
+      if (!LOOPBACK.has(req.connection.remoteAddress)) throw kiteError('KITE_ERR_CLI_REGISTRATION_LOCAL')
     }
   }
   throw new UsageError('--registration must be none, local or any')
 }
 
 export const kontrolCommand: Command = {
-  name: 'kontrol',
-  summary: 'run a Kontrol (registry and token authority)',
   usage: `kite kontrol [--port P] [--host H] [--postgres URL] [--username U] [--publickeyfile F --privatekeyfile F]
              [--kontrol-url URL] [--registration local|none|any] [--json]
 

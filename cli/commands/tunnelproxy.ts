@@ -1,5 +1,5 @@
 import { readFile } from 'node:fs/promises'
-import { kiteTunnelProxy } from '../../../plugins/tunnel-proxy/index.js'
+import { kiteTunnelProxy } from '../../plugins/tunnel-proxy/index.js'
 import { EXIT, UsageError, type Command } from '../command.js'
 import { parse } from '../util.js'
 import { authAndRegister, commonProxyFlags, portOf, proxyApp, runUntilSignal } from './proxy-common.js'
@@ -7,8 +7,6 @@ import { authAndRegister, commonProxyFlags, portOf, proxyApp, runUntilSignal } f
 const VERSION = '0.0.2'
 
 export const tunnelproxyCommand: Command = {
-  name: 'tunnelproxy',
-  summary: 'run a tunnel proxy: kites behind NAT (listening on no port) reachable through it',
   usage: `kite tunnelproxy [--port P] [--host H] [--public-host HOST[:PORT]] [--public-key FILE --private-key FILE]
                       [--cert FILE --key FILE] [--region R] [--env E] [--no-register] [--json] [--version]
 

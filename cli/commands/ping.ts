@@ -3,8 +3,6 @@ import { millis, parse } from '../util.js'
 import { dialTarget } from './tell.js'
 
 export const pingCommand: Command = {
-  name: 'ping',
-  summary: 'check that a kite answers',
   usage: `kite ping URL [--timeout MS]
 
 Calls kite.ping on the kite at URL and prints "pong" with the round trip time.`,

@@ -1,9 +1,10 @@
 import { readFile } from 'node:fs/promises'
 import Fastify, { type FastifyInstance } from 'fastify'
-import { kiteAuth } from '../../../plugins/kite-auth/index.js'
-import { kontrolRegister } from '../../../plugins/kontrol-register/index.js'
+import { kiteAuth } from '../../plugins/kite-auth/index.js'
+import { kontrolRegister } from '../../plugins/kontrol-register/index.js'
 import { UsageError } from '../command.js'
 import { ownKiteKey } from '../util.js'
+import { kiteError } from '../../lib/errors.js'
 
 /** Flags both proxy commands share (upstream's `-ip`, `-port`, `-cert`, `-key`, `-region`, `-env`). */
 export const commonProxyFlags = {
@@ -38,7 +39,7 @@ export async function proxyApp(values: { cert?: string; key?: string }, env: Nod
 /** Authentication from $KITE_HOME/kite.key, and registration with its Kontrol unless --no-register. */
 export async function authAndRegister(app: FastifyInstance, env: NodeJS.ProcessEnv, register: boolean, url: () => string): Promise<boolean> {
   const own = await ownKiteKey(env)
-  if (own === null) throw new Error('no kite.key in $KITE_HOME: the proxy checks its callers against its Kontrol (run "kite register" first)')
+  if (own === null) throw kiteError('KITE_ERR_CLI_PROXY_NO_KITEKEY')
   await app.register(kiteAuth, { kiteKey: own.key })
   if (!register) return false
   const kontrolURL = env.KITE_KONTROL_URL !== undefined && env.KITE_KONTROL_URL !== '' ? env.KITE_KONTROL_URL : undefined

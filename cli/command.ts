@@ -1,3 +1,5 @@
+import type { KiteErrorCode } from '../lib/errors.js'
+
 /** What a command gets: its arguments, where to write, and the environment. */
 export interface CommandContext {
   args: string[]
@@ -6,11 +8,8 @@ export interface CommandContext {
   err: (line: string) => void
 }
 
-/** One `kite` command: a file in commands/ exports one of these. */
+/** One `kite` command: a file in commands/ exports one of these; commands/index.ts names it. */
 export interface Command {
-  name: string
-  /** One line for `kite help`. */
-  summary: string
   /** Full help: usage and options. */
   usage: string
   /** Resolves with the exit code (0 ok, 1 failure); a long-running command resolves when it stops. */
@@ -18,7 +17,9 @@ export interface Command {
 }
 
 /** A mistake in how the command was called: exit code 2 and the usage. */
-export class UsageError extends Error {}
+export class UsageError extends Error {
+  readonly code: KiteErrorCode = 'KITE_ERR_CLI_USAGE'
+}
 
 /** Exit codes scripts can rely on. */
 export const EXIT = { ok: 0, failed: 1, usage: 2 } as const

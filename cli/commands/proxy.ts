@@ -1,4 +1,4 @@
-import { kiteReverseProxy } from '../../../plugins/reverse-proxy/index.js'
+import { kiteReverseProxy } from '../../plugins/reverse-proxy/index.js'
 import { EXIT, UsageError, type Command } from '../command.js'
 import { parse } from '../util.js'
 import { authAndRegister, commonProxyFlags, portOf, proxyApp, runUntilSignal } from './proxy-common.js'
@@ -6,8 +6,6 @@ import { authAndRegister, commonProxyFlags, portOf, proxyApp, runUntilSignal } f
 const VERSION = '0.0.1'
 
 export const proxyCommand: Command = {
-  name: 'proxy',
-  summary: 'run a reverse proxy: public URLs (and TLS) for kites behind it',
   usage: `kite proxy --region R [--port P] [--host H] [--public-host H] [--public-port P]
                 [--cert FILE --key FILE] [--env E] [--no-register] [--json] [--version]
 

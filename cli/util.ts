@@ -1,7 +1,9 @@
 import { parseArgs, type ParseArgsConfig } from 'node:util'
-import { KiteClient, type KiteClientOptions } from '../client/client.js'
-import { decodeKiteKey, findKiteKey, kiteKeyPath, type KiteKeyClaims } from '../kitekey.js'
+import type { KiteClient, KiteClientOptions } from '../lib/client/client.js'
+import { cliTls } from './tls.js'
+import { decodeKiteKey, findKiteKey, kiteKeyPath, type KiteKeyClaims } from '../lib/kitekey.js'
 import { UsageError } from './command.js'
+import { kiteError } from '../lib/errors.js'
 
 type OptionSpec = Record<string, { type: 'string' | 'boolean' }>
 
@@ -28,19 +30,15 @@ export async function ownKiteKey(env: NodeJS.ProcessEnv): Promise<{ key: string;
 /** The kite.key of $KITE_HOME; fails with a clear message when there is none. */
 export async function requireKiteKey(env: NodeJS.ProcessEnv): Promise<{ key: string; claims: KiteKeyClaims }> {
   const found = await ownKiteKey(env)
-  if (found === null) throw new Error(`no kite.key at ${kiteKeyPath(env)} (run "kite register --kontrol URL" first)`)
+  if (found === null) throw kiteError('KITE_ERR_CLI_NO_KITEKEY', kiteKeyPath(env))
   return { key: found.key, claims: decodeKiteKey(found.key) }
-}
-
-/** TLS settings from the global `--ca FILE` option, for every client the command makes. */
-let cliTls: KiteClientOptions['tls']
-export function setCliTls(tls: KiteClientOptions['tls']): void {
-  cliTls = tls
 }
 
 /** A connected client, closed by the caller. */
 export async function connect(url: string, options: KiteClientOptions): Promise<KiteClient> {
-  const client = new KiteClient(url, { connectTimeout: 10000, tls: cliTls, ...options, kite: { name: 'kite-cli', version: '1.0.0', ...options.kite } })
+  // Loaded here, not at the top: commands that make no client (showkey, help) start without it.
+  const { KiteClient } = await import('../lib/client/client.js')
+  const client = new KiteClient(url, { connectTimeout: 10000, tls: cliTls(), ...options, kite: { name: 'kite-cli', version: '1.0.0', ...options.kite } })
   try {
     await client.connect()
   } catch (err) {
