@@ -3,7 +3,7 @@ import { KiteClient } from '../lib/client/client.js'
 import { kitePool } from '../lib/client/finder.js'
 import type { GetKitesResult } from '../lib/protocol/kontrol.js'
 
-interface Measured {
+export interface Measured {
   callsPerSec: number
   /** CPU time of the whole process (client, and the servers' worker thread) per call, µs. */
   cpuPerCall: number
@@ -13,10 +13,10 @@ interface Measured {
   p99: number
 }
 
-type OneCall = () => Promise<unknown>
+export type OneCall = () => Promise<unknown>
 
 /** `inFlight` loops of `call` for `seconds` after a 500 ms warm-up: calls/s, latency, process CPU per call. */
-async function measure(inFlight: number, seconds: number, call: OneCall): Promise<Measured> {
+export async function measure(inFlight: number, seconds: number, call: OneCall): Promise<Measured> {
   const warmEnd = Date.now() + 500
   await Promise.all(Array.from({ length: inFlight }, async () => {
     while (Date.now() < warmEnd) await call()
@@ -41,7 +41,7 @@ async function measure(inFlight: number, seconds: number, call: OneCall): Promis
   return { callsPerSec: latencies.length / elapsed, cpuPerCall: (cpu.user + cpu.system) / latencies.length, clientPerCall: (elu.active * 1000) / latencies.length, p50: pick(0.5), p99: pick(0.99) }
 }
 
-const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!
+export const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!
 
 /**
  * The pool case of `npm run bench`: `square(4)` with 32 calls in flight
