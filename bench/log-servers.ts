@@ -8,12 +8,14 @@ import { kiteServer } from '../plugins/kite-server/index.js'
 /**
  * The call-log benchmark's kites, in a worker thread, as a production app
  * runs them (Fastify's pino logger, a synchronous destination like Fastify's
- * `logger.file`): one at level `warn` (no call line), one at `info` writing to
+ * `logger.file`): two at level `warn` (no call line; the second an A/A control), one at `info` writing to
  * /dev/null (the line is built and written), one at `info` writing to a file.
  */
 const dir = mkdtempSync(join(tmpdir(), 'kite-bench-log-'))
 const cases = [
   { name: 'warn', level: 'warn', file: '/dev/null' },
+  // The same as the first: the spread between two identical kites (noise of this machine).
+  { name: 'warn, 2nd kite (A/A)', level: 'warn', file: '/dev/null' },
   { name: 'info, /dev/null', level: 'info', file: '/dev/null' },
   { name: 'info, a file', level: 'info', file: join(dir, 'kite.log') },
 ]
