@@ -27,7 +27,7 @@ export interface KontrolOptions {
   heartbeatInterval?: number
   /** Seconds of silence, beyond one interval, after which a kite is gone. Default 10 (so ≤ 20 s). */
   heartbeatGrace?: number
-  /** Seconds kites are asked to beat before the interval is up (they beat every interval − slack), so that an on-time kite is never overdue. Default: a quarter of the interval, at most 1. */
+  /** Seconds kites are asked to beat before the interval is up (they beat every interval − slack, in whole seconds rounded down from 1 s up, as Go kites read it), so that an on-time kite is never overdue. Default: a quarter of the interval, at most 1. */
   heartbeatSlack?: number
   /** Milliseconds between sweeps (batched refreshes, stale removal). Default 1000. */
   sweepInterval?: number

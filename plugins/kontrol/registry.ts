@@ -56,7 +56,10 @@ export class Registry {
     private readonly s: RegistrySettings,
   ) {
     this.overdueMs = s.heartbeatSeconds * 1000
-    this.askSeconds = (this.overdueMs - s.slackMs) / 1000
+    // Go kites sleep `time.Duration(seconds) * time.Second` (whole seconds) and read the HTTP
+    // register's heartbeatInterval as an int64: whole seconds, rounded down (more slack), from 1 s up.
+    const ask = (this.overdueMs - s.slackMs) / 1000
+    this.askSeconds = ask >= 1 ? Math.floor(ask) : ask
   }
 
   start(): void {
