@@ -134,3 +134,6 @@ export async function benchPool(rounds: number, seconds: number): Promise<void> 
   const byHand = median(results[1]!.map((r, k) => r.callsPerSec / results[2]![k]!.callsPerSec))
   console.log(`pool over 3 kites vs 3 KiteClients chosen at random by hand (the same spreading, no pool), ${inFlight} in flight: ${byHand.toFixed(2)}x calls/s (median of per-round ratios)`)
 }
+
+// Run alone: node dist/bench/pool.js (BENCH_ROUNDS, BENCH_SECONDS as npm run bench).
+if (import.meta.url === `file://${process.argv[1]}`) await benchPool(Number(process.env.BENCH_ROUNDS ?? 5), Number(process.env.BENCH_SECONDS ?? 2))
