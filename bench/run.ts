@@ -177,3 +177,4 @@ for (const line of observeLines) console.log(line)
 
 // The pool case (bench/pool.ts): pool.tell over 3 kites against one KiteClient to one kite.
 await (await import('./pool.js')).benchPool(ROUNDS, SECONDS)
+await (await import('./log.js')).benchCallLog(ROUNDS, SECONDS)

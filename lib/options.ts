@@ -72,7 +72,7 @@ export class OptionChecker {
     const ok = typeof v === 'number' && Number.isFinite(v) && (!rule.integer || Number.isInteger(v)) && (v >= min || (rule.zero === true && v === 0)) && (rule.max === undefined || v <= rule.max)
     if (!ok) {
       const what = rule.integer ? 'an integer' : 'a number'
-      const range = rule.max !== undefined ? ` from ${min} to ${rule.max}` : min === Number.MIN_VALUE ? ' above 0 (a positive number)' : min > 0 ? (rule.zero ? ` of at least ${min}, or 0` : ` of at least ${min}`) : ' of at least 0'
+      const range = rule.max !== undefined ? (min === Number.MIN_VALUE ? ` above 0 and at most ${rule.max}` : ` from ${min} to ${rule.max}`) : min === Number.MIN_VALUE ? ' above 0 (a positive number)' : min > 0 ? (rule.zero ? ` of at least ${min}, or 0` : ` of at least ${min}`) : ' of at least 0'
       this.fail(name, `must be ${what}${range}, got ${show(v)}`)
     }
     return v as number
@@ -125,6 +125,37 @@ export class OptionChecker {
     if (v === undefined) return {}
     if (v === null || typeof v !== 'object' || Array.isArray(v)) this.fail(name, `must be an object, got ${show(v)}`)
     return v as Record<string, unknown>
+  }
+
+  /** A URL path like `/health/live` (letters, digits, `._~-` between slashes), `false` when `allowFalse` (no route), or `fallback` when absent. */
+  path(name: string, fallback: string, allowFalse = true): string | false {
+    const v = this.o[name]
+    if (v === undefined) return fallback
+    if (v === false && allowFalse) return false
+    if (typeof v !== 'string' || !/^(\/[A-Za-z0-9._~-]+)+$/.test(v)) this.fail(name, `must be a path like ${fallback}${allowFalse ? ' or false' : ''}, got ${show(v)}`)
+    return v
+  }
+
+  /** A kite identity field (`environment`, `region`…): a non-empty string without `/`, or `fallback` when absent. */
+  kiteField<F extends string | undefined>(name: string, fallback: F): string | F {
+    const v = this.string(name, fallback)
+    if (typeof v === 'string' && v.includes('/')) this.fail(name, `must not contain "/", got ${show(v)}`)
+    return v
+  }
+
+  /** A kite version (three dot-separated parts, e.g. `1.0.0`), or `fallback` when absent. */
+  version(name: string, fallback: string): string {
+    const v = this.kiteField(name, fallback)
+    if (v.split('.').length !== 3) this.fail(name, `must have 3 dot-separated parts like 1.0.0, got ${show(v)}`)
+    return v
+  }
+
+  /** An object whose `methods` are functions (a duck-typed instance, e.g. a prom-client Registry), or undefined when absent. */
+  instance<T>(name: string, what: string, methods: readonly string[]): T | undefined {
+    const v = this.o[name]
+    if (v === undefined) return undefined
+    if (v === null || typeof v !== 'object' || methods.some((m) => typeof (v as Record<string, unknown>)[m] !== 'function')) this.fail(name, `must be ${what}, got ${show(v)}`)
+    return v as T
   }
 
   /** A URL string with one of `protocols` (e.g. `['http:', 'https:']`), or undefined. */

@@ -31,6 +31,16 @@ t.test('kite tell QUERY goes through a pool: failover past a dead kite, --strate
     t.equal(run.stdout, `${JSON.stringify(liveId)}\n`, `answered by the live kite (${strategy ?? 'default'})`)
   }
 
+  // kite ping QUERY goes through the same pool: past the dead kite whichever order Kontrol lists them in.
+  for (let i = 0; i < 3; i++) {
+    const pinged = await kite(['ping', '/alice/test/math'], home)
+    t.equal(pinged.code, 0, pinged.stderr)
+    t.match(pinged.stdout, /^pong from \/alice\/test\/math in \d+\.\d ms\n$/, 'kite ping QUERY answers')
+  }
+  const pingDead = await kite(['ping', `/alice/test/math/1.0.0/eu/gone/${dead.id}`], home)
+  t.equal(pingDead.code, 1)
+  t.match(pingDead.stderr, new RegExp(`^kite ping: sendError: no kite could take "kite.ping": tried ${dead.id} at http://127\\.0\\.0\\.1:1/kite: cannot connect`))
+
   const onlyDead = await kite(['tell', `/alice/test/math/1.0.0/eu/gone/${dead.id}`, 'whoami'], home)
   t.equal(onlyDead.code, 1)
   t.match(onlyDead.stderr, new RegExp(`^kite tell: sendError: no kite could take "whoami": tried ${dead.id} at http://127\\.0\\.0\\.1:1/kite: cannot connect to http://127\\.0\\.0\\.1:1/kite: .*\\n$`))

@@ -7,7 +7,7 @@ import { findKites, queryFromPath } from './query.js'
 import { kiteError } from '../../lib/errors.js'
 
 /** Calls `method` on one of the kites matching the query, through a pool (failover, the chosen strategy). */
-async function tellThroughPool(target: string, method: string, args: unknown[], env: NodeJS.ProcessEnv, o: { timeout: number; strategy: StrategyName; idempotent: boolean; kontrol?: string }): Promise<unknown> {
+export async function tellThroughPool(target: string, method: string, args: unknown[], env: NodeJS.ProcessEnv, o: { timeout: number; strategy: StrategyName; idempotent: boolean; kontrol?: string }): Promise<unknown> {
   const { key, claims } = await requireKiteKey(env)
   const url = o.kontrol ?? (env.KITE_KONTROL_URL || undefined) ?? claims.kontrolURL
   if (url === undefined || url === '') throw kiteError('KITE_ERR_CLI_NO_KONTROL_URL')

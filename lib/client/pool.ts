@@ -200,6 +200,8 @@ export class KitePool extends EventEmitter<KitePoolEvents> {
   /** Members in the order they joined (what strategies see). */
   private list: Member[] = []
   private readonly strategy: PoolStrategy
+  /** A strategy function of the user's: what it returns is checked on every call. */
+  private readonly customStrategy: boolean
   private readonly clock: () => number
   private readonly log: Logger
   private readonly connectTimeout: number
@@ -233,6 +235,7 @@ export class KitePool extends EventEmitter<KitePoolEvents> {
     super()
     this.query = { ...query }
     this.strategy = makeStrategy(o.strategy)
+    this.customStrategy = typeof o.strategy === 'function'
     this.clock = o.clock ?? (() => performance.now())
     this.log = (o.logger ?? silentLogger()).child({ pool: queryToString(query) })
     this.connectTimeout = ms(o.connectTimeout, 2000, 'connectTimeout')
@@ -456,6 +459,8 @@ export class KitePool extends EventEmitter<KitePoolEvents> {
     this.ctx.method = method
     this.ctx.args = args
     const pick = this.strategy(candidates, this.ctx)
+    // The built-in strategies return one of the candidates (never none: the list is not empty).
+    if (!this.customStrategy) return pick as Member
     if (pick === undefined) throw new KitePoolError(kiteError('KITE_ERR_POOL_UNAVAILABLE', method, `the strategy chose none of ${candidates.length} kites`), tried ?? [], false)
     if (!(pick instanceof Member) || !candidates.includes(pick)) throw new TypeError('pool strategy returned a kite that is not among those given')
     return pick

@@ -70,15 +70,20 @@ async function kiteAuthPlugin(app: FastifyInstance, options: KiteAuthOptions): P
     clock: o.clock,
     verify: (token, verifyOptions) => jwt.verify(token, verifyOptions),
   })
-  app.kite.addAuthenticator('kiteKey', authenticators.kiteKey)
-  app.kite.addAuthenticator('token', authenticators.token)
-  for (const [type, fn] of Object.entries(o.authenticators)) app.kite.addAuthenticator(type, fn)
+  // kite-auth's own authenticators (and those added through app.kiteAuth): authenticate() uses these
+  // first, so that a plugin replacing one in the method table (e.g. Kontrol) can still delegate here.
+  const own = new Map<string, Authenticator>([['kiteKey', authenticators.kiteKey], ['token', authenticators.token], ...Object.entries(o.authenticators)])
+  for (const [type, fn] of own) app.kite.addAuthenticator(type, fn)
 
   app.decorate('kiteAuth', {
     addTrustedKey: (key: string | TrustedKontrolKey) => trusted.add(key),
-    addAuthenticator: (type: string, fn: Authenticator) => app.kite.addAuthenticator(type, fn),
+    addAuthenticator: (type: string, fn: Authenticator) => {
+      app.kite.addAuthenticator(type, fn)
+      own.set(type, fn)
+    },
     authenticate: async (ctx: AuthContext) => {
-      const fn = ctx.authentication.type === 'kiteKey' ? authenticators.kiteKey : ctx.authentication.type === 'token' ? authenticators.token : o.authenticators[ctx.authentication.type]
+      // Then whatever the kite knows now, also added after register with app.kite.addAuthenticator.
+      const fn = own.get(ctx.authentication.type) ?? app.kite.methods.authenticators.get(ctx.authentication.type)
       if (fn === undefined) throw kiteError('KITE_ERR_AUTH_UNKNOWN_TYPE', ctx.authentication.type)
       return fn(ctx)
     },

@@ -1,6 +1,7 @@
 import type { FastifyInstance } from 'fastify'
 import fp from 'fastify-plugin'
-import { collectDefaultMetrics } from 'prom-client'
+import { collectDefaultMetrics, type Registry } from 'prom-client'
+import { checkOptions } from '../../lib/options.js'
 import { KiteMetrics, type KiteMetricsOptions } from '../../lib/observe/metrics.js'
 
 /** Options of the kiteMetrics plugin. */
@@ -18,13 +19,27 @@ declare module 'fastify' {
   }
 }
 
-async function kiteMetricsPlugin(app: FastifyInstance, options: KiteMetricsPluginOptions): Promise<void> {
-  const path = options.path ?? '/metrics'
-  if (path !== false && (typeof path !== 'string' || !/^(\/[A-Za-z0-9._~-]+)+$/.test(path))) {
-    throw new TypeError(`kiteMetrics option path must be a path like /metrics or false, got ${String(path)}`)
+/** Checks every option when the plugin registers, with an error naming the option. */
+function resolveMetricsOptions(o: KiteMetricsPluginOptions): { path: string | false; defaultMetrics: boolean; metrics: KiteMetricsOptions } {
+  const c = checkOptions('kite-metrics', o)
+  const registry = c.instance<Registry>('registry', 'a prom-client Registry', ['registerMetric', 'getSingleMetric', 'metrics'])
+  const prefix = c.string('prefix', 'kite_')
+  if (!/^[a-zA-Z_:][a-zA-Z0-9_:]*$/.test(prefix)) c.fail('prefix', `must be a metric name prefix like kite_ (letters, digits, _ and :), got "${prefix}"`)
+  const buckets = c.raw('buckets')
+  if (buckets !== undefined && (!Array.isArray(buckets) || buckets.length === 0 || buckets.some((b) => typeof b !== 'number' || !Number.isFinite(b) || b <= 0))) {
+    c.fail('buckets', 'must be a non-empty array of positive numbers of seconds')
   }
-  const metrics = new KiteMetrics(options)
-  if (options.defaultMetrics === true) collectDefaultMetrics({ register: metrics.registry, prefix: metrics.prefix })
+  return {
+    path: c.path('path', '/metrics'),
+    defaultMetrics: c.boolean('defaultMetrics', false),
+    metrics: { registry, prefix, buckets: buckets as number[] | undefined },
+  }
+}
+
+async function kiteMetricsPlugin(app: FastifyInstance, options: KiteMetricsPluginOptions): Promise<void> {
+  const { path, defaultMetrics, metrics: metricsOptions } = resolveMetricsOptions(options)
+  const metrics = new KiteMetrics(metricsOptions)
+  if (defaultMetrics) collectDefaultMetrics({ register: metrics.registry, prefix: metrics.prefix })
   metrics.watchConnections(app.kite)
   app.kite.addObserver(metrics)
   app.decorate('kiteMetrics', metrics)

@@ -1,9 +1,20 @@
 import type { FastifyInstance } from 'fastify'
 import fp from 'fastify-plugin'
+import type { Tracer, TracerProvider } from '@opentelemetry/api'
+import { checkOptions } from '../../lib/options.js'
 import { kiteTracer, type KiteTracingOptions } from '../../lib/observe/tracing.js'
 
+/** Checks every option when the plugin registers, with an error naming the option. */
+function resolveTracingOptions(o: KiteTracingOptions): KiteTracingOptions {
+  const c = checkOptions('kite-tracing', o)
+  return {
+    tracer: c.instance<Tracer>('tracer', 'an OpenTelemetry Tracer (with startSpan)', ['startSpan']),
+    tracerProvider: c.instance<TracerProvider>('tracerProvider', 'an OpenTelemetry TracerProvider (with getTracer)', ['getTracer']),
+  }
+}
+
 async function kiteTracingPlugin(app: FastifyInstance, options: KiteTracingOptions): Promise<void> {
-  app.kite.addObserver(kiteTracer(options))
+  app.kite.addObserver(kiteTracer(resolveTracingOptions(options)))
 }
 
 /**

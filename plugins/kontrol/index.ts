@@ -24,11 +24,11 @@ export interface KontrolOptions {
   keyPair?: KeyPairSource
   /** Kontrol's URL as written into kite.keys. Default: `http://<listen address><prefix>`. */
   kontrolURL?: string
-  /** Seconds between heartbeats asked of kites. Default 10. */
+  /** The heartbeat interval in seconds: a kite not heard from for this long is no longer handed out by `getKites`. Default 10. */
   heartbeatInterval?: number
   /** Seconds of silence, beyond one interval, after which a kite is gone. Default 10 (so ≤ 20 s). */
   heartbeatGrace?: number
-  /** Seconds, beyond one interval, a heartbeat may be late before `getKites` stops handing the kite out. Default: a quarter of the interval, at most 1. */
+  /** Seconds kites are asked to beat before the interval is up (they beat every interval − slack, in whole seconds rounded down from 1 s up, as Go kites read it), so that an on-time kite is never overdue. Default: a quarter of the interval, at most 1. */
   heartbeatSlack?: number
   /** Milliseconds between sweeps (batched refreshes, stale removal). Default 1000. */
   sweepInterval?: number
@@ -108,9 +108,11 @@ function resolveKontrolOptions(o: KontrolOptions) {
   c.url('kontrolURL', o.kontrolURL, ['http:', 'https:'])
   const positive = { min: Number.MIN_VALUE }
   const heartbeatSeconds = c.number('heartbeatInterval', 10, positive)
+  const slackSeconds = c.number('heartbeatSlack', Math.min(1, heartbeatSeconds / 4), positive)
+  if (slackSeconds >= heartbeatSeconds) c.fail('heartbeatSlack', `must be less than heartbeatInterval (${heartbeatSeconds}), got ${slackSeconds}`)
   return {
     heartbeatSeconds,
-    slackSeconds: c.number('heartbeatSlack', Math.min(1, heartbeatSeconds / 4), positive),
+    slackSeconds,
     graceSeconds: c.number('heartbeatGrace', 10, positive),
     sweepMs: c.number('sweepInterval', 1000, positive),
     tokenTTL: c.number('tokenTTL', 48 * 3600, positive),
@@ -156,10 +158,10 @@ async function kontrolPlugin(app: FastifyInstance, o: KontrolOptions): Promise<v
   let url = o.kontrolURL ?? ''
   const signer = new JwtSigner(signingThreads)
   const tokens = new TokenIssuer({ issuer, kontrolURL: () => url, ttlMs: tokenTTL * 1000, leewayMs: tokenLeeway * 1000, cacheSize: tokenCacheSize, clock, signer })
-  const registry = new Registry(storage, { heartbeatSeconds, ttlMs: (heartbeatSeconds + graceSeconds) * 1000, overdueMs: (heartbeatSeconds + slackSeconds) * 1000, sweepMs, clock, log })
+  const registry = new Registry(storage, { heartbeatSeconds, ttlMs: (heartbeatSeconds + graceSeconds) * 1000, slackMs: slackSeconds * 1000, sweepMs, clock, log })
   const service = new KontrolService(storage, registry, keys, tokens)
   addKontrolMethods(app.kite, service, { machineAuthenticate, authenticate: (ctx) => app.kiteAuth.authenticate(ctx) })
-  await app.register(kontrolHttpRoutes, { service, registry, heartbeatSeconds })
+  await app.register(kontrolHttpRoutes, { service, registry, heartbeatSeconds: registry.askSeconds })
 
   app.addHook('onListen', async () => {
     if (url !== '') return

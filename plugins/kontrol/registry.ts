@@ -5,14 +5,17 @@ import type { KiteIdentity } from '../../lib/protocol/kite.js'
 import type { KiteRecord, KontrolStorage } from './storage/storage.js'
 
 export interface RegistrySettings {
-  /** Seconds between the heartbeats Kontrol asks of kites (WebSocket) or expects (HTTP). */
+  /**
+   * The heartbeat interval, in seconds: a kite not heard from for this long is
+   * overdue (no longer handed out, not yet removed).
+   */
   heartbeatSeconds: number
+  /** Kites are asked to beat this many ms earlier than the interval, so an on-time kite is never overdue. */
+  slackMs: number
   /** A kite not heard from for this long (ms) is gone: heartbeat interval + grace. */
   ttlMs: number
   /** How often stale rows are removed, and refreshes written (ms). */
   sweepMs: number
-  /** A kite not heard from for this long (ms: one heartbeat interval plus a little slack) is overdue: no longer handed out, not yet removed. */
-  overdueMs: number
   clock: () => number
   log: FastifyBaseLogger
 }
@@ -43,11 +46,21 @@ export class Registry {
   private sweeping = false
   /** Kites forgotten because their heartbeats stopped (interval + grace passed), for metrics. */
   missed = 0
+  /** Seconds between the heartbeats asked of kites (WebSocket) and told to them (HTTP): the interval less the slack. */
+  readonly askSeconds: number
+  /** A kite not heard from for this long is overdue: one heartbeat interval, in ms. */
+  private readonly overdueMs: number
 
   constructor(
     private readonly storage: KontrolStorage,
     private readonly s: RegistrySettings,
-  ) {}
+  ) {
+    this.overdueMs = s.heartbeatSeconds * 1000
+    // Go kites sleep `time.Duration(seconds) * time.Second` (whole seconds) and read the HTTP
+    // register's heartbeatInterval as an int64: whole seconds, rounded down (more slack), from 1 s up.
+    const ask = (this.overdueMs - s.slackMs) / 1000
+    this.askSeconds = ask >= 1 ? Math.floor(ask) : ask
+  }
 
   start(): void {
     this.timer = setInterval(() => void this.sweep(), this.s.sweepMs)
@@ -66,7 +79,7 @@ export class Registry {
 
   /**
    * True when the kite's heartbeat is overdue: not heard from within one
-   * interval (plus slack). Kites registered here are judged by the time of
+   * interval (kites beat `slackMs` earlier than that). Kites registered here are judged by the time of
    * their last ping; others (registered through another Kontrol on the same
    * database) by their row, which lags by up to one sweep — except on Go
    * Kontrol's tables, whose rows Go refreshes only every minute: there the
@@ -75,10 +88,10 @@ export class Registry {
   overdue(record: KiteRecord): boolean {
     const now = this.s.clock()
     const entry = this.live.get(record.kite.id)
-    if (entry !== undefined) return entry.lastSeen < now - this.s.overdueMs
+    if (entry !== undefined) return entry.lastSeen < now - this.overdueMs
     // On Go Kontrol's tables a row is refreshed only every 60–70 s (by Go Kontrol): its age says nothing of a heartbeat.
     if ((this.storage as { layout?: string }).layout === 'go') return false
-    return record.updatedAt < now - this.s.overdueMs - this.s.sweepMs
+    return record.updatedAt < now - this.overdueMs - this.s.sweepMs
   }
 
   get size(): number {
@@ -109,7 +122,7 @@ export class Registry {
       this.seen.add(kite.id)
       this.s.log.info({ kite: kite.id }, 'kontrol: a kite thought gone pinged again; registered again')
     }
-    conn.tell('kite.heartbeat', [this.s.heartbeatSeconds, ping], { timeout: 4000 }).catch((err: Error) => {
+    conn.tell('kite.heartbeat', [this.askSeconds, ping], { timeout: 4000 }).catch((err: Error) => {
       this.s.log.warn({ kite: kite.id, err: err.message }, 'kontrol: kite.heartbeat request failed')
     })
   }

@@ -7,6 +7,7 @@ import { kiteError } from '../../lib/errors.js'
 import type { KiteConnection } from '../../lib/connection/connection.js'
 import type { KiteRequest } from '../../lib/methods/request.js'
 import { kiteServer, type KiteServerOptions } from '../kite-server/index.js'
+import { resolveReverseProxyOptions } from './options.js'
 
 /** Options of the reverse proxy (`kiteReverseProxy`), as upstream's reverseproxy flags (spec §12.2). */
 export interface ReverseProxyOptions {
@@ -167,15 +168,14 @@ function pipeUpgrade(request: FastifyRequest, target: URL, open: Set<Socket>): v
   })
 }
 
-async function reverseProxyPlugin(app: FastifyInstance, o: ReverseProxyOptions): Promise<void> {
-  if (!app.hasDecorator('kite')) {
-    await app.register(kiteServer, { name: 'proxy', version: o.version ?? '0.0.1', region: o.region, environment: o.environment ?? 'development', ...o.kite })
-  }
+async function reverseProxyPlugin(app: FastifyInstance, options: ReverseProxyOptions): Promise<void> {
+  const o = resolveReverseProxyOptions(app, options)
+  if (!app.hasDecorator('kite')) await app.register(kiteServer, o.kite)
   const kite = app.kite
   const kites = new Map<string, ProxiedKite>()
-  const publicHost = o.publicHost ?? '127.0.0.1'
-  const scheme = o.scheme ?? (app.initialConfig.https !== undefined && app.initialConfig.https !== false ? 'https' : 'http')
-  const timeout = o.requestTimeoutMs ?? 60000
+  const publicHost = o.publicHost
+  const scheme = o.scheme
+  const timeout = o.requestTimeoutMs
 
   const publicBase = (): string => {
     let port = o.publicPort

@@ -1,3 +1,5 @@
+import { checkOptions } from '../../lib/options.js'
+
 /** A readiness check: anything but `true` (or a promise of `true`) means "not ready". */
 export type ReadyCheck = () => boolean | Promise<boolean>
 
@@ -38,45 +40,32 @@ export interface ResolvedSystemInfoOptions {
   sampleIntervalMs: number
 }
 
-function path(value: string | false | undefined, fallback: string, name: string): string | false {
-  const v = value ?? fallback
-  if (v === false) return false
-  if (typeof v !== 'string' || !/^(\/[A-Za-z0-9._~-]+)+$/.test(v)) {
-    throw new TypeError(`systeminfo option ${name} must be a path like ${fallback} or false, got ${String(v)}`)
-  }
-  return v
-}
-
-function ms(value: number | undefined, fallback: number, name: string): number {
-  const v = value ?? fallback
-  if (typeof v !== 'number' || !Number.isFinite(v) || v <= 0) throw new TypeError(`systeminfo option ${name} must be a positive number of ms`)
-  return v
-}
-
-function utilization(v: number): number {
-  if (typeof v !== 'number' || !(v > 0 && v <= 1)) throw new TypeError('systeminfo option maxEventLoopUtilization must be a number in (0, 1]')
-  return v
-}
-
-/** Checks the options when the plugin registers, so that mistakes fail at start. */
+/** Checks every option when the plugin registers, so that mistakes fail at start with an error naming the option. */
 export function resolveSystemInfoOptions(o: SystemInfoOptions = {}): ResolvedSystemInfoOptions {
-  if (o === null || typeof o !== 'object') throw new TypeError('systeminfo options must be an object')
-  const systemInfoPath = path(o.systemInfoPath, '/systeminfo', 'systemInfoPath')
-  const livePath = path(o.livePath, '/health/live', 'livePath')
-  const readyPath = path(o.readyPath, '/health/ready', 'readyPath')
-  const paths = [systemInfoPath, livePath, readyPath].filter((p) => p !== false)
-  if (new Set(paths).size !== paths.length) throw new TypeError('systeminfo options systemInfoPath, livePath and readyPath must differ')
-  if (o.readyWhen !== undefined && typeof o.readyWhen !== 'function') throw new TypeError('systeminfo option readyWhen must be a function')
+  const c = checkOptions('systeminfo', o)
+  const systemInfoPath = c.path('systemInfoPath', '/systeminfo')
+  const livePath = c.path('livePath', '/health/live')
+  const readyPath = c.path('readyPath', '/health/ready')
+  const seen = new Map<string, string>()
+  for (const [name, p] of [['systemInfoPath', systemInfoPath], ['livePath', livePath], ['readyPath', readyPath]] as const) {
+    if (p === false) continue
+    const other = seen.get(p)
+    if (other !== undefined) c.fail(name, `must differ from ${other}, both are ${p}`)
+    seen.set(p, name)
+  }
+  const positive = { min: Number.MIN_VALUE }
+  const limit = (name: string): number | null => (c.raw(name) === undefined ? null : c.number(name, 0, positive))
+  const utilization = c.raw('maxEventLoopUtilization') === undefined ? null : c.number('maxEventLoopUtilization', 1, { min: Number.MIN_VALUE, max: 1 })
   return {
     systemInfoPath,
     livePath,
     readyPath,
-    readyWhen: o.readyWhen ?? null,
-    readyCheckTimeoutMs: ms(o.readyCheckTimeoutMs, 2000, 'readyCheckTimeoutMs'),
-    maxEventLoopDelayMs: ms(o.maxEventLoopDelayMs, 1000, 'maxEventLoopDelayMs'),
-    maxHeapUsedBytes: o.maxHeapUsedBytes === undefined ? null : ms(o.maxHeapUsedBytes, 0, 'maxHeapUsedBytes'),
-    maxRssBytes: o.maxRssBytes === undefined ? null : ms(o.maxRssBytes, 0, 'maxRssBytes'),
-    maxEventLoopUtilization: o.maxEventLoopUtilization === undefined ? null : utilization(o.maxEventLoopUtilization),
-    sampleIntervalMs: ms(o.sampleIntervalMs, 200, 'sampleIntervalMs'),
+    readyWhen: c.fn<ReadyCheck>('readyWhen') ?? null,
+    readyCheckTimeoutMs: c.number('readyCheckTimeoutMs', 2000, positive),
+    maxEventLoopDelayMs: c.number('maxEventLoopDelayMs', 1000, positive),
+    maxHeapUsedBytes: limit('maxHeapUsedBytes'),
+    maxRssBytes: limit('maxRssBytes'),
+    maxEventLoopUtilization: utilization,
+    sampleIntervalMs: c.number('sampleIntervalMs', 200, positive),
   }
 }

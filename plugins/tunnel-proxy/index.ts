@@ -1,4 +1,4 @@
-import { createSign, generateKeyPairSync, verify as verifySignature } from 'node:crypto'
+import { createSign, verify as verifySignature } from 'node:crypto'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
 import type { Logger } from 'pino'
@@ -9,6 +9,7 @@ import { kiteServer, type KiteServerOptions } from '../kite-server/index.js'
 import type { AcceptOptions, SessionEndpoint, SessionHost } from '../kite-server/kite.js'
 import { kiteTransports } from '../kite-server/transports/routes.js'
 import { closeReason } from '../kite-server/tunnel.js'
+import { resolveTunnelProxyOptions } from './options.js'
 
 /** Options of the tunnel proxy (`kiteTunnelProxy`), as upstream's tunnelproxy flags (spec §12.1). */
 export interface TunnelProxyOptions {
@@ -34,7 +35,7 @@ export interface TunnelProxyOptions {
   /** How long the private kite may take to open a tunnel, ms. Default 60000 (upstream: 1 min). */
   tunnelTimeoutMs?: number
   /** Most messages (and bytes) a public client may send before its tunnel is open. Default 1000 and 4 MiB. */
-  maxQueued?: { messages: number; bytes: number }
+  maxQueued?: { messages?: number; bytes?: number }
 }
 
 /** Claims of a tunnel token (spec §5.6). */
@@ -223,17 +224,16 @@ class Tunnel {
   }
 }
 
-async function tunnelProxyPlugin(app: FastifyInstance, o: TunnelProxyOptions): Promise<void> {
-  if (!app.hasDecorator('kite')) {
-    await app.register(kiteServer, { name: 'tunnelproxy', version: o.version ?? '0.0.2', region: o.region, environment: o.environment, ...o.kite })
-  }
+async function tunnelProxyPlugin(app: FastifyInstance, options: TunnelProxyOptions): Promise<void> {
+  const o = resolveTunnelProxyOptions(app, options)
+  if (!app.hasDecorator('kite')) await app.register(kiteServer, o.kite)
   const kite = app.kite
   const log = app.log.child({ plugin: 'tunnel-proxy' }) as unknown as Logger
-  const keyPair = o.keyPair ?? generateKeyPairSync('rsa', { modulusLength: 2048, publicKeyEncoding: { type: 'spki', format: 'pem' }, privateKeyEncoding: { type: 'pkcs8', format: 'pem' } })
-  const tokenTTL = o.tokenTTL ?? 60
-  const tunnelTimeoutMs = o.tunnelTimeoutMs ?? 60000
-  const limits = o.maxQueued ?? { messages: 1000, bytes: 4 * 1024 * 1024 }
-  const scheme = o.scheme ?? (app.initialConfig.https !== undefined && app.initialConfig.https !== false ? 'https' : 'http')
+  const keyPair = o.keyPair
+  const tokenTTL = o.tokenTTL
+  const tunnelTimeoutMs = o.tunnelTimeoutMs
+  const limits = o.maxQueued
+  const scheme = o.scheme
   const kites = new Map<string, KiteConnection>()
   const pending = new Map<number, Tunnel>()
   const open = new Set<Tunnel>()

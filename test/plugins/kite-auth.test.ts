@@ -6,6 +6,7 @@ import { kiteAuth, type KiteAuthOptions } from '../../plugins/kite-auth/index.js
 import { connectClient, startKite } from '../helpers/server.js'
 import type { KiteServerOptions } from '../../plugins/kite-server/index.js'
 import { makeKontrol, signJwt } from '../helpers/tokens.js'
+import type { AuthContext } from '../../lib/methods/dispatch.js'
 
 const require = createRequire(import.meta.url)
 const kitejs = require('../helpers/kitejs.cjs') as typeof KitejsHelpers
@@ -187,6 +188,14 @@ t.test('custom authenticators by type name, as options and at run time', async (
   app.kiteAuth.addAuthenticator('apiKey', async ({ authentication }) => ({ username: `key-${authentication.key}` }))
   const late = await connectClient(t, url, { auth: { type: 'apiKey', key: '7' } })
   t.same(await late.tell('whoami'), { username: 'key-7', remote: 'key-7' })
+  // app.kiteAuth.authenticate() (Kontrol's HTTP /register uses it) knows the ones added after register too.
+  const ctx = (type: string, key: string): AuthContext => ({ authentication: { type, key }, kite: app.kite.identity, method: 'register', connection: null })
+  t.match(await app.kiteAuth.authenticate(ctx('apiKey', '8')), { username: 'key-8' }, 'added with app.kiteAuth.addAuthenticator')
+  app.kite.addAuthenticator('ticket', async ({ authentication }) => ({ username: `ticket-${authentication.key}` }))
+  t.match(await app.kiteAuth.authenticate(ctx('ticket', '9')), { username: 'ticket-9' }, 'added with app.kite.addAuthenticator')
+  t.match(await app.kiteAuth.authenticate(ctx('sessionID', 's3cret')), { username: 'session-user' }, 'given as an option')
+  await t.rejects(app.kiteAuth.authenticate(ctx('sessionID', 'guess')), { message: 'no such session' })
+  await t.rejects(app.kiteAuth.authenticate(ctx('carrier-pigeon', 'x')), { message: 'Unknown authentication type: carrier-pigeon' })
 })
 
 t.test('a custom authenticator says a session expired by code: the caller gets the expired-token answer and renews', async (t) => {

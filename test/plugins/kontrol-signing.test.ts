@@ -154,7 +154,7 @@ t.test('a watcher hears no REGISTER event for a kite whose token cannot be signe
     }
   }
   const tokens = new TokenIssuer({ issuer: 'k', kontrolURL: () => 'http://k', ttlMs: 60_000, leewayMs: 1000, cacheSize: 10, clock: Date.now, signer: new FlakySigner(1) })
-  const registry = new Registry(storage, { heartbeatSeconds: 10, ttlMs: 20_000, overdueMs: 11_000, sweepMs: 1000, clock: Date.now, log })
+  const registry = new Registry(storage, { heartbeatSeconds: 10, ttlMs: 20_000, slackMs: 1000, sweepMs: 1000, clock: Date.now, log })
   const service = new KontrolService(storage, registry, keys, tokens)
   const events: KiteEventMessage[] = []
   let heard: () => void = () => {}

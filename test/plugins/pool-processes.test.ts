@@ -58,7 +58,7 @@ t.setTimeout(240_000)
 t.test('a fleet in child processes: one killed (SIGKILL), one frozen (SIGSTOP) mid-run', async (t) => {
   const INTERVAL = 2000
   const CONNECT = 1000
-  // Heartbeat every 2 s (slack 0.5 s); a silent kite is only removed after 2 + 10 s.
+  // Heartbeat interval 2 s (kites beat every 1 s: 2 s less the 0.5 s slack, in whole seconds); a silent kite is only removed after 2 + 10 s.
   const k = await startKontrol(t, { heartbeatInterval: INTERVAL / 1000, heartbeatGrace: 10, sweepInterval: 200 })
   const key = k.kiteKey('alice')
   const [a, b, killed, frozen] = await Promise.all(['a', 'b', 'killed', 'frozen'].map((name) => spawnKite(t, k.url, key, name))) as [Child, Child, Child, Child]
@@ -112,7 +112,7 @@ t.test('a fleet in child processes: one killed (SIGKILL), one frozen (SIGSTOP) m
     }
     await wait(50)
   }
-  t.ok(goneAfter >= 0 && goneAfter <= INTERVAL + 500 + 1000, `Kontrol stopped handing out the frozen kite ${goneAfter} ms after SIGSTOP (heartbeat interval ${INTERVAL} ms + 0.5 s slack; 1 s allowed for a busy machine)`)
+  t.ok(goneAfter >= 0 && goneAfter <= INTERVAL + 1000, `Kontrol stopped handing out the frozen kite ${goneAfter} ms after SIGSTOP (within one heartbeat interval, ${INTERVAL} ms, of its last beat; 1 s allowed for a busy machine)`)
   t.not(await k.app.kontrol.storage.get(frozen.id), null, 'it is left out before it is removed (removal comes after interval + grace)')
 
   await wait(Math.max(0, frozenAt + 4000 - Date.now()))
