@@ -106,7 +106,7 @@ t.test('the tarball installed into a new app: every entry point works, the clien
 
   // The README's testing example, as a user would paste it.
   const readme = readFileSync(join(root, 'README.md'), 'utf8')
-  const example = /A runnable test[^\n]*\n\n```js\n([\s\S]*?)```/.exec(readme)?.[1]
+  const example = /<!-- runnable: testing\b[^>]*-->\n```js\n([\s\S]*?)```/.exec(readme)?.[1]
   t.ok(example, 'the README has the runnable test example')
   writeFileSync(join(dir, 'readme.test.mjs'), example ?? '')
   const readmeRun = await run(process.execPath, ['--test', 'readme.test.mjs'], { cwd: dir }).catch((err: { stdout: string; stderr: string }) => err)
