@@ -139,3 +139,14 @@ export function fromWire(value: unknown): KiteError {
   err.remote = true
   return err
 }
+
+/**
+ * True when a call failed because its token expired (or was signed by a key
+ * no longer trusted, which kites report the same way, spec §5.4): the caller
+ * should fetch a new token. Go kites and kite.js send no code for it, only
+ * the `authenticationError` type and a message mentioning `token is expired`
+ * (spec §3.4), so that message is the wire's own signal here.
+ */
+export function isTokenExpired(err: KiteError): boolean {
+  return err.type === 'authenticationError' && err.message.includes('token is expired')
+}

@@ -353,10 +353,10 @@ export class KiteClient extends EventEmitter<KiteClientEvents> {
   }
 
   /** Calls `method` with an argument list and per-call options. */
-  call(method: string, args: unknown[] = [], options: CallOptions = {}): Promise<unknown> {
-    if (this.closedByUser) return Promise.reject(kiteError('KITE_ERR_SEND_CLOSED'))
-    if (this.conn === null || this.conn.closed) return Promise.reject(kiteError('KITE_ERR_SEND_NOT_CONNECTED'))
-    return this.conn.tell(method, args, options)
+  call(method: string, args: unknown[] = [], options?: CallOptions): Promise<unknown> {
+    const conn = this.conn
+    if (conn === null || conn.closed) return Promise.reject(kiteError(this.closedByUser ? 'KITE_ERR_SEND_CLOSED' : 'KITE_ERR_SEND_NOT_CONNECTED'))
+    return conn.tell(method, args, options)
   }
 
   /**

@@ -1,0 +1,151 @@
+import t from 'tap'
+import { KiteError } from '../../lib/errors.js'
+import { PendingCall, PendingCalls, SWEEP_MS, type PendingClock } from '../../lib/connection/pending.js'
+
+/** Timers that run only when the test advances time. */
+class FakeClock implements PendingClock {
+  now = 0
+  private next = 1
+  private readonly timers = new Map<number, { at: number; every: number; fn: () => void }>()
+
+  setTimeout(fn: () => void, ms: number): unknown {
+    const id = this.next++
+    this.timers.set(id, { at: this.now + ms, every: 0, fn })
+    return id
+  }
+
+  setInterval(fn: () => void, ms: number): unknown {
+    const id = this.next++
+    this.timers.set(id, { at: this.now + ms, every: ms, fn })
+    return id
+  }
+
+  clearTimeout(id: unknown): void {
+    this.timers.delete(id as number)
+  }
+
+  clearInterval(id: unknown): void {
+    this.timers.delete(id as number)
+  }
+
+  get active(): number {
+    return this.timers.size
+  }
+
+  /** Moves time on by `ms`, firing every timer that falls due on the way, in order. */
+  advance(ms: number): void {
+    const end = this.now + ms
+    for (;;) {
+      let due: [number, { at: number; every: number; fn: () => void }] | null = null
+      for (const entry of this.timers) if (entry[1].at <= end && (due === null || entry[1].at < due[1].at)) due = entry
+      if (due === null) break
+      const [id, timer] = due
+      this.now = timer.at
+      if (timer.every > 0) timer.at += timer.every
+      else this.timers.delete(id)
+      timer.fn()
+    }
+    this.now = end
+  }
+}
+
+interface Outcome {
+  value?: unknown
+  error?: KiteError
+}
+
+function call(method: string, timeout: number): { call: PendingCall; outcome: Outcome } {
+  const outcome: Outcome = {}
+  return {
+    call: new PendingCall(method, timeout, (value) => (outcome.value = value), (error) => (outcome.error = error)),
+    outcome,
+  }
+}
+
+t.test('an answered call leaves the table and its timer is cleared', async (t) => {
+  const clock = new FakeClock()
+  const table = new PendingCalls(clock)
+  const c = call('square', 500)
+  table.add(7, c.call)
+  t.equal(table.size, 1)
+  t.equal(clock.active, 1)
+  const taken = table.take(7)
+  t.equal(taken, c.call)
+  taken!.resolve(16)
+  t.equal(table.size, 0)
+  t.equal(clock.active, 0, 'no timer left behind')
+  t.equal(table.take(7), undefined, 'a second answer finds nothing')
+  clock.advance(10_000)
+  t.same(c.outcome, { value: 16 }, 'no timeout after the answer')
+})
+
+t.test('a short timeout fails the call with a timeout error when its own timer fires', async (t) => {
+  const clock = new FakeClock()
+  const table = new PendingCalls(clock)
+  const c = call('slow', 500)
+  table.add(1, c.call)
+  clock.advance(499)
+  t.equal(c.outcome.error, undefined, 'not before the timeout')
+  clock.advance(1)
+  t.match(c.outcome.error, { type: 'timeout', code: 'KITE_ERR_CALL_TIMEOUT', message: 'No response to "slow" method in 500ms' })
+  t.equal(table.size, 0)
+  t.equal(table.take(1), undefined, 'a late answer finds nothing')
+})
+
+t.test('a long timeout is checked by the sweep: never early, at most two sweeps late', async (t) => {
+  const clock = new FakeClock()
+  const table = new PendingCalls(clock)
+  clock.advance(100)
+  const c = call('slow', 15_000)
+  table.add(1, c.call)
+  t.equal(clock.active, 1, 'one sweep, no timer per call')
+  const other = call('other', 15_000)
+  table.add(2, other.call)
+  t.equal(clock.active, 1, 'the calls share the sweep')
+  clock.advance(15_000 - 1)
+  t.equal(c.outcome.error, undefined, 'not before 15 s')
+  clock.advance(2 * SWEEP_MS)
+  t.match(c.outcome.error, { type: 'timeout', code: 'KITE_ERR_CALL_TIMEOUT' })
+  t.match(other.outcome.error, { type: 'timeout' })
+  t.equal(table.size, 0)
+  t.equal(clock.active, 0, 'the sweep stops once nothing waits')
+})
+
+t.test('the sweep keeps running while a long call waits, and starts again for a later one', async (t) => {
+  const clock = new FakeClock()
+  const table = new PendingCalls(clock)
+  const first = call('a', 3000)
+  table.add(1, first.call)
+  clock.advance(1000)
+  const second = call('b', 3000)
+  table.add(2, second.call)
+  clock.advance(2000 + 2 * SWEEP_MS)
+  t.ok(first.outcome.error, 'the first timed out')
+  t.equal(second.outcome.error, undefined, 'the second still waits')
+  t.equal(clock.active, 1)
+  clock.advance(1000)
+  t.ok(second.outcome.error, 'then the second')
+  t.equal(clock.active, 0)
+  const third = call('c', 2000)
+  table.add(3, third.call)
+  t.equal(clock.active, 1, 'a new sweep')
+  clock.advance(2000 + 2 * SWEEP_MS)
+  t.ok(third.outcome.error)
+})
+
+t.test('timeout 0 waits until failAll, which fails every call and clears every timer', async (t) => {
+  const clock = new FakeClock()
+  const table = new PendingCalls(clock)
+  const forever = call('forever', 0)
+  const short = call('short', 100)
+  const long = call('long', 5000)
+  table.add(1, forever.call)
+  table.add(2, short.call)
+  table.add(3, long.call)
+  t.equal(clock.active, 2, 'a timer for the short call, the sweep for the long one, nothing for timeout 0')
+  table.failAll(() => new KiteError('disconnect', 'gone', 'KITE_ERR_DISCONNECTED'))
+  for (const c of [forever, short, long]) t.match(c.outcome.error, { type: 'disconnect', code: 'KITE_ERR_DISCONNECTED' })
+  t.not(forever.outcome.error, short.outcome.error, 'each call gets its own error')
+  t.equal(table.size, 0)
+  t.equal(clock.active, 0)
+})
