@@ -1,53 +1,7 @@
 import t from 'tap'
 import { KiteError } from '../../lib/errors.js'
-import { PendingCall, PendingCalls, SWEEP_MS, type PendingClock } from '../../lib/connection/pending.js'
-
-/** Timers that run only when the test advances time. */
-class FakeClock implements PendingClock {
-  now = 0
-  private next = 1
-  private readonly timers = new Map<number, { at: number; every: number; fn: () => void }>()
-
-  setTimeout(fn: () => void, ms: number): unknown {
-    const id = this.next++
-    this.timers.set(id, { at: this.now + ms, every: 0, fn })
-    return id
-  }
-
-  setInterval(fn: () => void, ms: number): unknown {
-    const id = this.next++
-    this.timers.set(id, { at: this.now + ms, every: ms, fn })
-    return id
-  }
-
-  clearTimeout(id: unknown): void {
-    this.timers.delete(id as number)
-  }
-
-  clearInterval(id: unknown): void {
-    this.timers.delete(id as number)
-  }
-
-  get active(): number {
-    return this.timers.size
-  }
-
-  /** Moves time on by `ms`, firing every timer that falls due on the way, in order. */
-  advance(ms: number): void {
-    const end = this.now + ms
-    for (;;) {
-      let due: [number, { at: number; every: number; fn: () => void }] | null = null
-      for (const entry of this.timers) if (entry[1].at <= end && (due === null || entry[1].at < due[1].at)) due = entry
-      if (due === null) break
-      const [id, timer] = due
-      this.now = timer.at
-      if (timer.every > 0) timer.at += timer.every
-      else this.timers.delete(id)
-      timer.fn()
-    }
-    this.now = end
-  }
-}
+import { PendingCall, PendingCalls, SWEEP_MS } from '../../lib/connection/pending.js'
+import { FakeTimers as FakeClock } from '../helpers/fake-timers.js'
 
 interface Outcome {
   value?: unknown

@@ -7,7 +7,7 @@
  * server that leaves more than `maxBufferedBytes` of ours unsent for the
  * grace period is dropped.
  */
-import { MessageBatcher } from '../../dnode/batcher.js'
+import { MessageBatcher } from '../../transport/batcher.js'
 import { WriteGate } from '../../connection/backpressure.js'
 import { parseServerFrame } from './sockjs-frames.js'
 import { joinPath, sockjsSessionPath, type ClientTransport, type TransportEvents, type TransportOptions } from './transport.js'

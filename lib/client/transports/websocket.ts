@@ -1,8 +1,8 @@
 import WebSocket from 'ws'
 import { joinPath, sockjsSessionPath, type ClientTransport, type TransportEvents, type TransportOptions } from './transport.js'
 import { parseServerFrame } from './sockjs-frames.js'
-import { corkUntilTickEnd } from '../../dnode/cork.js'
-import { MessageBatcher } from '../../dnode/batcher.js'
+import { corkUntilTickEnd } from '../../transport/cork.js'
+import { MessageBatcher } from '../../transport/batcher.js'
 import { WriteGate } from '../../connection/backpressure.js'
 
 /** `http(s)://` becomes `ws(s)://`; a `ws(s)://` URL stays as it is. */
@@ -31,6 +31,8 @@ abstract class WebSocketTransport implements ClientTransport {
   protected gate: WriteGate | null = null
   private closedByUs = false
   private isOpen = false
+  /** Something arrived since the idle watch last looked (a flag, not a clock read per message). */
+  private heard = true
 
   constructor(
     protected readonly url: URL,
@@ -76,7 +78,10 @@ abstract class WebSocketTransport implements ClientTransport {
       }
       const onAbort = (): void => ready(signal.reason as Error)
       signal.addEventListener('abort', onAbort, { once: true })
-      ws.on('message', (data) => this.onText(textOf(data), ready))
+      ws.on('message', (data) => {
+        this.heard = true
+        this.onText(textOf(data), ready)
+      })
       ws.on('error', (err) => ready(err))
       ws.once('close', (code, reason) => {
         if (!this.isOpen) ready(new Error(`connection closed (${code})`))
@@ -95,13 +100,16 @@ abstract class WebSocketTransport implements ClientTransport {
     const idle = this.options.idleTimeoutMs
     if (!(idle > 0)) return
     let lastSeen = Date.now()
-    const seen = (): void => {
-      lastSeen = Date.now()
-    }
-    ws.on('message', seen)
-    ws.on('pong', seen)
+    ws.on('pong', () => {
+      this.heard = true
+    })
     const timer = setInterval(() => {
-      if (Date.now() - lastSeen > idle) this.lost(`no data from the peer for ${Math.round(idle / 1000)} s`)
+      const now = Date.now()
+      if (this.heard) {
+        this.heard = false
+        lastSeen = now
+      }
+      if (now - lastSeen > idle) this.lost(`no data from the peer for ${Math.round(idle / 1000)} s`)
       else if (ws.readyState === WebSocket.OPEN) ws.ping()
     }, Math.max(Math.floor(idle / 3), 10))
     timer.unref()
