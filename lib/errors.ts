@@ -53,6 +53,14 @@ export const KiteErrorCodes = {
   KITE_ERR_KONTROL_STORAGE: { type: 'genericError', message: 'kontrol storage is unavailable: %s' },
   KITE_ERR_POOL_NO_KITES: { type: 'sendError', message: 'no kites found for %s' },
   KITE_ERR_POOL_UNAVAILABLE: { type: 'sendError', message: 'no kite could take "%s": %s' },
+  // The dnode codec and the client transports (lib/dnode, lib/client/transports); recognised by code, never by message.
+  KITE_ERR_DNODE_INVALID: { type: 'argumentError', message: '%s' },
+  KITE_ERR_SEND_TOO_DEEP: { type: 'sendError', message: 'outgoing data is nested deeper than %s levels (or cyclic)' },
+  KITE_ERR_TRANSPORT_UPGRADE_REFUSED: { type: 'sendError', message: 'Unexpected server response: %s' },
+  KITE_ERR_TRANSPORT_NOT_OPEN: { type: 'sendError', message: '%s is not open' },
+  KITE_ERR_TRANSPORT_CLOSED: { type: 'sendError', message: 'connection closed (%s)' },
+  KITE_ERR_TRANSPORT_SOCKJS_OPEN: { type: 'sendError', message: 'SockJS session did not open: %s' },
+  KITE_ERR_TRANSPORT_FETCH: { type: 'sendError', message: 'fetch failed: %s' },
 } as const satisfies Record<string, { type: WireErrorType; message: string }>
 
 export type KiteErrorCode = keyof typeof KiteErrorCodes

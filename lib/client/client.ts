@@ -219,8 +219,8 @@ export class KiteClient extends EventEmitter<KiteClientEvents> {
       return transport
     } catch (err) {
       transport.close()
-      const badHandshake = /Unexpected server response/.test((err as Error).message)
-      if (this.transportName !== 'auto' || !badHandshake || signal.aborted) throw err
+      const refused = err instanceof KiteError && err.code === 'KITE_ERR_TRANSPORT_UPGRADE_REFUSED'
+      if (this.transportName !== 'auto' || !refused || signal.aborted) throw err
       this.log.debug({ err: (err as Error).message }, 'WebSocket refused; falling back to XHR polling')
       const fallback = this.makeTransport('xhr-polling', events)
       try {
@@ -266,7 +266,8 @@ export class KiteClient extends EventEmitter<KiteClientEvents> {
         abort.signal,
       )
     } catch (err) {
-      if (err instanceof KiteError) throw err
+      // A timeout or close() while dialing says so; whatever the transport met is a failed connect.
+      if (err instanceof KiteError && (err.code === 'KITE_ERR_CONNECT_TIMEOUT' || err.code === 'KITE_ERR_SEND_CLOSED')) throw err
       throw kiteError('KITE_ERR_CONNECT_FAILED', this.url.href, (err as Error).message)
     } finally {
       clearTimeout(timer)

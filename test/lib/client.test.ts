@@ -253,10 +253,75 @@ t.test('transport auto: SockJS WebSocket, falling back to XHR polling only when 
   t.equal(await ok.tell('square', 2), 4)
   t.equal([...app.kite.connections].at(-1)!.transport, 'sockjs-websocket', 'WebSocket when it works')
   const port = (front.address() as { port: number }).port
+  const strict = new KiteClient(`http://127.0.0.1:${port}/kite`, { transport: 'sockjs' })
+  await t.rejects(strict.connect(), { code: 'KITE_ERR_CONNECT_FAILED', message: /Unexpected server response: 404/ }, 'without auto, a refused upgrade fails the dial')
   const fallback = await connectClient(t, `http://127.0.0.1:${port}/kite`, { transport: 'auto' })
   t.equal(await fallback.tell('square', 3), 9)
   t.equal([...app.kite.connections].at(-1)!.transport, 'sockjs-xhr', 'XHR polling when the upgrade is refused')
   const refused = new KiteClient('http://127.0.0.1:1/kite', { transport: 'auto', connectTimeout: 3000 })
   const err = await refused.connect().catch((e: unknown) => e)
   t.match(err, { code: 'KITE_ERR_CONNECT_FAILED' }, 'a refused connection is not a reason to fall back')
+})
+
+t.test('a dial the server refuses fails with KITE_ERR_CONNECT_FAILED, saying why', async (t) => {
+  const http = await import('node:http')
+  const { WebSocketServer } = await import('ws')
+  // On WebSocket: close at once (no SockJS open frame) or send a SockJS close frame; on XHR: a close frame, or 500.
+  const server = http.createServer((req, res) => {
+    if (req.url?.includes('/shut/')) res.end('c[3000,"Go away!"]\n')
+    else res.writeHead(500).end()
+  })
+  const wss = new WebSocketServer({ server })
+  wss.on('connection', (ws, req) => {
+    if (req.url?.includes('/shut/')) ws.send('c[3000,"Go away!"]')
+    else ws.close()
+  })
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r))
+  t.teardown(() => {
+    for (const c of wss.clients) c.terminate()
+    server.closeAllConnections()
+    server.close()
+  })
+  const base = `http://127.0.0.1:${(server.address() as { port: number }).port}`
+  const cases: Array<[string, 'sockjs' | 'xhr-polling', RegExp]> = [
+    ['/shut', 'sockjs', /SockJS session did not open: closed by server: code=3000, reason=Go away!/],
+    ['/quiet', 'sockjs', /connection closed \(1005\)/],
+    ['/shut', 'xhr-polling', /SockJS session did not open: closed by server: code=3000, reason=Go away!/],
+    ['/quiet', 'xhr-polling', /SockJS session did not open: status 500/],
+  ]
+  for (const [path, transport, message] of cases) {
+    const client = new KiteClient(`${base}${path}`, { transport })
+    await t.rejects(client.connect(), { name: 'KiteError', code: 'KITE_ERR_CONNECT_FAILED', message }, `${transport} ${path}`)
+    await client.close()
+  }
+  // A port that was just free: nothing listens there.
+  const gone = http.createServer()
+  await new Promise<void>((r) => gone.listen(0, '127.0.0.1', r))
+  const gonePort = (gone.address() as { port: number }).port
+  await new Promise((r) => gone.close(r))
+  const refused = new KiteClient(`http://127.0.0.1:${gonePort}/kite`, { transport: 'xhr-polling' })
+  await t.rejects(refused.connect(), { code: 'KITE_ERR_CONNECT_FAILED', message: /fetch failed: connect ECONNREFUSED/ }, 'XHR polling says why fetch failed')
+})
+
+t.test('arguments nested too deeply (or cyclic) fail the call with KITE_ERR_SEND_TOO_DEEP; the connection stays', async (t) => {
+  const { url } = await startKite(t)
+  const client = await connectClient(t, url, { transport: 'websocket' })
+  const cyclic: Record<string, unknown> = {}
+  cyclic.self = cyclic
+  await t.rejects(client.tell('square', cyclic), { name: 'KiteError', code: 'KITE_ERR_SEND_TOO_DEEP', type: 'sendError' })
+  t.equal(await client.tell('square', 5), 25)
+})
+
+t.test('a transport that is not open refuses to send with KITE_ERR_TRANSPORT_NOT_OPEN', async (t) => {
+  const { RawWebSocketTransport, SockjsWebSocketTransport } = await import('../../lib/client/transports/websocket.js')
+  const { XhrPollingTransport } = await import('../../lib/client/transports/xhr.js')
+  const events = { message: () => {}, close: () => {} }
+  const options = { maxPayload: 1024, idleTimeoutMs: 0, backpressure: { maxBufferedBytes: 1024, graceMs: 1000 } }
+  const url = new URL('http://127.0.0.1:1/kite')
+  for (const transport of [new RawWebSocketTransport(url, events, options), new SockjsWebSocketTransport(url, events, options)]) {
+    t.throws(() => transport.send('{}'), { name: 'KiteError', code: 'KITE_ERR_TRANSPORT_NOT_OPEN', message: 'the WebSocket is not open' })
+  }
+  const xhr = new XhrPollingTransport(url, events, options.backpressure)
+  xhr.close()
+  t.throws(() => xhr.send('{}'), { code: 'KITE_ERR_TRANSPORT_NOT_OPEN', message: 'the XHR session is not open' })
 })

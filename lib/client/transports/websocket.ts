@@ -1,4 +1,5 @@
 import WebSocket from 'ws'
+import { kiteError } from '../../errors.js'
 import { joinPath, sockjsSessionPath, type ClientTransport, type TransportEvents, type TransportOptions } from './transport.js'
 import { parseServerFrame } from './sockjs-frames.js'
 import { corkUntilTickEnd } from '../../transport/cork.js'
@@ -83,8 +84,13 @@ abstract class WebSocketTransport implements ClientTransport {
         this.onText(textOf(data), ready)
       })
       ws.on('error', (err) => ready(err))
+      // Any answer but 101 to the upgrade: the server (or a proxy before it) refuses WebSocket here.
+      ws.on('unexpected-response', (_req, res) => {
+        res.resume()
+        ready(kiteError('KITE_ERR_TRANSPORT_UPGRADE_REFUSED', res.statusCode))
+      })
       ws.once('close', (code, reason) => {
-        if (!this.isOpen) ready(new Error(`connection closed (${code})`))
+        if (!this.isOpen) ready(kiteError('KITE_ERR_TRANSPORT_CLOSED', code))
         else if (!this.closedByUs) this.events.close(`connection closed (${code}${reason.length > 0 ? ` ${reason.toString()}` : ''})`)
       })
       this.onDialStarted(ws, ready)
@@ -156,7 +162,7 @@ export class RawWebSocketTransport extends WebSocketTransport {
   }
 
   send(text: string): void {
-    if (this.ws?.readyState !== WebSocket.OPEN) throw new Error('WebSocket is not open')
+    if (this.ws?.readyState !== WebSocket.OPEN) throw kiteError('KITE_ERR_TRANSPORT_NOT_OPEN', 'the WebSocket')
     corkUntilTickEnd(this.ws)
     this.ws.send(text)
     this.gate?.check()
@@ -176,7 +182,7 @@ export class SockjsWebSocketTransport extends WebSocketTransport {
     if (!this.opened) {
       this.opened = frame.kind === 'open'
       if (frame.kind === 'open') ready()
-      else ready(new Error(frame.kind === 'close' ? `closed by server: code=${frame.code}, reason=${frame.reason}` : 'expected the SockJS open frame'))
+      else ready(kiteError('KITE_ERR_TRANSPORT_SOCKJS_OPEN', frame.kind === 'close' ? `closed by server: code=${frame.code}, reason=${frame.reason}` : 'expected the open frame'))
       return
     }
     switch (frame.kind) {
@@ -200,7 +206,7 @@ export class SockjsWebSocketTransport extends WebSocketTransport {
   })
 
   send(text: string): void {
-    if (this.ws?.readyState !== WebSocket.OPEN) throw new Error('WebSocket is not open')
+    if (this.ws?.readyState !== WebSocket.OPEN) throw kiteError('KITE_ERR_TRANSPORT_NOT_OPEN', 'the WebSocket')
     this.batcher.push(text)
   }
 }
