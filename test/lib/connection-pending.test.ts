@@ -103,3 +103,28 @@ t.test('timeout 0 waits until failAll, which fails every call and clears every t
   t.equal(table.size, 0)
   t.equal(clock.active, 0)
 })
+
+t.test('many calls in flight, and one that waits while thousands of newer ones come and go, are all found', async (t) => {
+  const clock = new FakeClock()
+  const table = new PendingCalls(clock)
+  const old = call('old', 0)
+  table.add(0, old.call)
+  let lost = 0
+  for (let id = 1; id <= 20_000; id++) {
+    const c = call('quick', 0)
+    table.add(id, c.call)
+    if (id > 100 && table.take(id - 100)?.id !== id - 100) lost++ // a window of 100 in flight
+  }
+  t.equal(lost, 0, 'every answered call was found')
+  t.equal(table.size, 101, 'the old call and the window')
+  t.equal(table.take(0), old.call, 'the old call is still found (it moved out of its slot)')
+  t.equal(table.take(0), undefined)
+  const many = Array.from({ length: 5000 }, () => call('burst', 0))
+  many.forEach((c, i) => table.add(30_000 + i, c.call))
+  t.equal(table.size, 5100)
+  t.equal(table.take(34_999), many.at(-1)!.call)
+  table.failAll(() => new KiteError('disconnect', 'gone', 'KITE_ERR_DISCONNECTED'))
+  t.equal(table.size, 0)
+  t.ok(many.slice(0, -1).every((c) => c.outcome.error?.code === 'KITE_ERR_DISCONNECTED'), 'every call still waiting failed once')
+  t.equal(many.at(-1)!.outcome.error, undefined, 'the one taken before did not')
+})
