@@ -1,13 +1,12 @@
 import { EventEmitter } from 'node:events'
 import type { Logger } from 'pino'
-import { unref } from '../platform.js'
 import { KiteError, fromWire, isTokenExpired, kiteError, toWire } from '../errors.js'
 import { ProtocolError, parseMessage } from '../dnode/message.js'
 import type { DnodeLimits } from '../dnode/limits.js'
 import { installAt, isResponseCallbackPath } from '../dnode/scrub.js'
 import { encodeInvocation } from '../dnode/encode.js'
 import { encodeCall, encodeErrorResponse, encodeResultResponse, envelopeHead, parseResponse, withTraceContext, type KiteAuth } from '../protocol/envelope.js'
-import { PendingCall, PendingCalls, type PendingClock } from './pending.js'
+import { PendingCall, PendingCalls, systemClock, type PendingClock } from './pending.js'
 import type { KiteIdentity } from '../protocol/kite.js'
 import type { RemoteWarnings } from './remote-warnings.js'
 import type { ClientCallObservation, KiteObserver, TraceCarrier } from '../observe/observer.js'
@@ -59,7 +58,7 @@ export interface ConnectionOptions {
   warnings?: RemoteWarnings
   /** Watches calls made from this side (metrics, tracing); none by default. */
   observer?: KiteObserver | null
-  /** Time for call timeouts (tests give a fake one); default the system clock. */
+  /** Timers of call timeouts and the heartbeat (tests give fake ones); default Node's. */
   clock?: PendingClock
 }
 
@@ -113,7 +112,8 @@ export class KiteConnection extends EventEmitter {
   private envelopeHead: string
   private localKiteValue: KiteIdentity
   private authValue: KiteAuth | null
-  private heartbeat: NodeJS.Timeout | null = null
+  private heartbeat: unknown = null
+  private readonly timers: PendingClock
   private abort: AbortController | null = null
 
   constructor(o: ConnectionOptions) {
@@ -130,7 +130,8 @@ export class KiteConnection extends EventEmitter {
     this.localKiteValue = o.localKite
     this.authValue = o.auth ?? null
     this.observer = o.observer ?? null
-    this.pending = new PendingCalls(o.clock)
+    this.timers = o.clock ?? systemClock
+    this.pending = new PendingCalls(this.timers)
     this.envelopeHead = envelopeHead(this.localKiteValue, this.authValue)
   }
 
@@ -338,11 +339,10 @@ export class KiteConnection extends EventEmitter {
 
   /** Makes `ping` run now and every `intervalMs` until replaced or the connection closes. */
   setHeartbeat(intervalMs: number, ping: () => void): void {
-    if (this.heartbeat !== null) clearInterval(this.heartbeat)
+    if (this.heartbeat !== null) this.timers.clearInterval(this.heartbeat)
     if (this.isClosed) return
     ping()
-    this.heartbeat = setInterval(ping, intervalMs)
-    unref(this.heartbeat)
+    this.heartbeat = this.timers.setInterval(ping, intervalMs)
   }
 
   /** Closes the connection from this side. */
@@ -365,7 +365,7 @@ export class KiteConnection extends EventEmitter {
       this.closeCode = code
       this.closeReason = reason ?? ''
     }
-    if (this.heartbeat !== null) clearInterval(this.heartbeat)
+    if (this.heartbeat !== null) this.timers.clearInterval(this.heartbeat)
     this.heartbeat = null
     this.log.debug({ callbacksHeld: this.callbacks.size, pendingCalls: this.pending.size, code: this.closeCode }, 'connection closed')
     this.callbacks.clear()
