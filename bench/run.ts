@@ -5,6 +5,7 @@ import type { TransportName } from '../lib/client/transports/transport.js'
 import { schemaDispatchCost } from './schema-dispatch.js'
 import { runObserveBench } from './observe.js'
 import { neutralClient } from './neutral.js'
+import { clientCost } from './client-cost.js'
 
 /**
  * Calls per second and latency, KiteClient → kite-server `square`, against
@@ -169,6 +170,11 @@ const perRoundRatio = (a: string, b: string, inFlight: number): number => {
 for (const inFlight of [1, 32]) {
   const on = 'KiteClient, raw WS, token auth'
   console.log(`token auth on / no credentials (KiteClient, raw WebSocket, ${inFlight} in flight; goal >= 0.9x): ${perRoundRatio(on, 'KiteClient, raw WS', inFlight).toFixed(2)}x; on / token sent, auth off: ${perRoundRatio(on, 'KiteClient, raw WS, token, auth off', inFlight).toFixed(2)}x; SockJS: ${perRoundRatio('KiteClient, SockJS WS, token auth', 'KiteClient, SockJS WS', inFlight).toFixed(2)}x`)
+}
+// The client code alone (bench/client-cost.ts): no sockets, so a busy machine's scheduling does not blur it.
+for (const auth of [null, { type: 'token', key: token }]) {
+  const cost = await clientCost(auth)
+  console.log(`client code per call, in process (tell, encode, pending table, parse, settle; CPU time, best of 7), ${auth === null ? 'no credentials' : 'token'}: KiteConnection ${cost.kiteNs.toFixed(0)} ns, neutral ${cost.neutralNs.toFixed(0)} ns (${(cost.neutralNs / cost.kiteNs).toFixed(2)}x)`)
 }
 if (ONLY_FLOOR) {
   worker.postMessage('stop')
