@@ -165,14 +165,15 @@ for (const { kite, neutral } of floorPairs) {
   console.log(`  ${kite.name.replace('KiteClient, ', '').padEnd(24)} ${String(kite.inFlight).padStart(2)} in flight: ${medianOf(kite).callsPerSec.toFixed(0).padStart(6)} / ${medianOf(neutral).callsPerSec.toFixed(0).padStart(6)} calls/s = ${median(perRound).toFixed(2)}x (rounds ${perRound.map((x) => x.toFixed(2)).join(' ')}); by p50 latency ${p50.toFixed(2)}x; client thread µs per call ${cpu.toFixed(2)}x`)
 }
 const byName = (name: string, inFlight: number): number => results.find((r) => r.name === name && r.inFlight === inFlight)!.callsPerSec
-const perRoundRatio = (a: string, b: string, inFlight: number): number => {
+/** Median of the per-round ratios a / b of calls/s, and of p50 latency (b / a, so that above 1 still means a is faster). */
+const perRoundRatio = (a: string, b: string, inFlight: number): string => {
   const ra = rounds.get(cases.find((c) => c.name === a && c.inFlight === inFlight)!)!
   const rb = rounds.get(cases.find((c) => c.name === b && c.inFlight === inFlight)!)!
-  return median(ra.map((r, i) => r.callsPerSec / rb[i]!.callsPerSec))
+  return `${median(ra.map((r, i) => r.callsPerSec / rb[i]!.callsPerSec)).toFixed(2)}x (p50 ${median(ra.map((r, i) => rb[i]!.p50 / r.p50)).toFixed(2)}x)`
 }
 for (const inFlight of [1, 32]) {
   const on = 'KiteClient, raw WS, token auth'
-  console.log(`token auth on / no credentials (KiteClient, raw WebSocket, ${inFlight} in flight; goal >= 0.9x): ${perRoundRatio(on, 'KiteClient, raw WS', inFlight).toFixed(2)}x; on / token sent, auth off: ${perRoundRatio(on, 'KiteClient, raw WS, token, auth off', inFlight).toFixed(2)}x; SockJS: ${perRoundRatio('KiteClient, SockJS WS, token auth', 'KiteClient, SockJS WS', inFlight).toFixed(2)}x`)
+  console.log(`token auth on / no credentials (KiteClient, raw WebSocket, ${inFlight} in flight; goal >= 0.9x): ${perRoundRatio(on, 'KiteClient, raw WS', inFlight)}; on / token sent, auth off: ${perRoundRatio(on, 'KiteClient, raw WS, token, auth off', inFlight)}; SockJS on / none: ${perRoundRatio('KiteClient, SockJS WS, token auth', 'KiteClient, SockJS WS', inFlight)}`)
 }
 // The client code alone (bench/client-cost.ts): no sockets, so a busy machine's scheduling does not blur it.
 for (const auth of [null, { type: 'token', key: token }]) {
