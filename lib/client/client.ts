@@ -15,7 +15,7 @@ import type { KiteObserver } from '../observe/observer.js'
 import { localKite, type KiteIdentity, type LocalKiteOptions } from '../protocol/kite.js'
 import { Backoff, type BackoffOptions } from './backoff.js'
 import { resolveBackpressure, type BackpressureOptions } from '../connection/backpressure.js'
-import type { PendingClock } from '../connection/pending.js'
+import type { Timers } from '../connection/pending.js'
 import { RawWebSocketTransport, SockjsWebSocketTransport } from './transports/websocket.js'
 import { XhrPollingTransport } from './transports/xhr.js'
 import type { ClientTlsOptions, ClientTransport, TransportEvents, TransportName } from './transports/transport.js'
@@ -65,7 +65,7 @@ export interface KiteClientOptions {
   /** TLS for https/wss kites, on every transport: `ca` (trust a private CA), `cert`/`key` (client certificate), `rejectUnauthorized`, `servername`. */
   tls?: ClientTlsOptions
   /** The timers of call timeouts (`setTimeout`, `clearTimeout`, `setInterval`, `clearInterval`); tests give fake ones to move time themselves. Default Node's. */
-  timers?: PendingClock
+  timers?: Timers
 }
 
 /** Events of a KiteClient. */
@@ -137,7 +137,7 @@ export class KiteClient extends EventEmitter<KiteClientEvents> {
     }
     checkClientOptions(c)
     const timers = c.raw('timers')
-    if (timers !== undefined && (timers === null || typeof timers !== 'object' || !(['setTimeout', 'clearTimeout', 'setInterval', 'clearInterval'] as const).every((f) => typeof (timers as PendingClock)[f] === 'function'))) {
+    if (timers !== undefined && (timers === null || typeof timers !== 'object' || !(['setTimeout', 'clearTimeout', 'setInterval', 'clearInterval'] as const).every((f) => typeof (timers as Timers)[f] === 'function'))) {
       c.fail('timers', 'must have setTimeout, clearTimeout, setInterval and clearInterval functions')
     }
     this.backpressure = resolveBackpressure('KiteClient', { maxBufferedBytes: options.maxBufferedBytes, graceMs: options.backpressureGraceMs })
@@ -289,7 +289,7 @@ export class KiteClient extends EventEmitter<KiteClientEvents> {
       remoteAddress: this.url.host,
       maxCallbacksHeld: this.options.maxCallbacksHeld,
       observer: this.methods.observer,
-      clock: this.options.timers,
+      timers: this.options.timers,
     })
     conn.on('tokenExpired', (err: KiteError) => this.emit('tokenExpired', err))
     // The connection may also end from this side (a message breaking the limits): that is a loss too.

@@ -6,7 +6,7 @@ import type { DnodeLimits } from '../dnode/limits.js'
 import { installAt, isResponseCallbackPath } from '../dnode/scrub.js'
 import { encodeInvocation } from '../dnode/encode.js'
 import { encodeCall, encodeErrorResponse, encodeResultResponse, envelopeHead, parseResponse, withTraceContext, type KiteAuth } from '../protocol/envelope.js'
-import { PendingCall, PendingCalls, systemClock, type PendingClock } from './pending.js'
+import { PendingCall, PendingCalls, systemTimers, type Timers } from './pending.js'
 import type { KiteIdentity } from '../protocol/kite.js'
 import type { RemoteWarnings } from './remote-warnings.js'
 import type { ClientCallObservation, KiteObserver, TraceCarrier } from '../observe/observer.js'
@@ -59,7 +59,7 @@ export interface ConnectionOptions {
   /** Watches calls made from this side (metrics, tracing); none by default. */
   observer?: KiteObserver | null
   /** Timers of call timeouts and the heartbeat (tests give fake ones); default Node's. */
-  clock?: PendingClock
+  timers?: Timers
 }
 
 type LocalCallback = (...args: unknown[]) => unknown
@@ -113,7 +113,7 @@ export class KiteConnection extends EventEmitter {
   private localKiteValue: KiteIdentity
   private authValue: KiteAuth | null
   private heartbeat: unknown = null
-  private readonly timers: PendingClock
+  private readonly timers: Timers
   private abort: AbortController | null = null
 
   constructor(o: ConnectionOptions) {
@@ -130,7 +130,7 @@ export class KiteConnection extends EventEmitter {
     this.localKiteValue = o.localKite
     this.authValue = o.auth ?? null
     this.observer = o.observer ?? null
-    this.timers = o.clock ?? systemClock
+    this.timers = o.timers ?? systemTimers
     this.pending = new PendingCalls(this.timers)
     this.envelopeHead = envelopeHead(this.localKiteValue, this.authValue)
   }

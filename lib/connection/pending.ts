@@ -2,7 +2,7 @@ import { unref } from '../platform.js'
 import { kiteError, type KiteError } from '../errors.js'
 
 /** The timers of the pending table; tests give fake ones and fire them themselves. */
-export interface PendingClock {
+export interface Timers {
   setTimeout(fn: () => void, ms: number): unknown
   clearTimeout(handle: unknown): void
   setInterval(fn: () => void, ms: number): unknown
@@ -10,7 +10,7 @@ export interface PendingClock {
 }
 
 /** The real clock. The sweep is a background timer (it does not keep a process alive); a call's own timer is not. */
-export const systemClock: PendingClock = {
+export const systemTimers: Timers = {
   setTimeout: (fn, ms) => setTimeout(fn, ms),
   clearTimeout: (h) => clearTimeout(h as NodeJS.Timeout),
   setInterval: (fn, ms) => {
@@ -72,7 +72,7 @@ export class PendingCalls {
   /** Sweeps run so far. */
   private sweeps = 0
 
-  constructor(private readonly clock: PendingClock = systemClock) {}
+  constructor(private readonly clock: Timers = systemTimers) {}
 
   /** Waits for the answer to call `id`; `timeout` ms (0: until failAll). */
   add(id: number, call: PendingCall): void {

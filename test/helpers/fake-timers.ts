@@ -1,7 +1,7 @@
-import type { PendingClock } from '../../lib/connection/pending.js'
+import type { Timers } from '../../lib/connection/pending.js'
 
 /** Timers that run only when the test advances time. */
-export class FakeTimers implements PendingClock {
+export class FakeTimers implements Timers {
   now = 0
   private next = 1
   private readonly timers = new Map<number, { at: number; every: number; fn: () => void }>()

@@ -17,7 +17,7 @@ function connection(): { conn: KiteConnection; sent: string[]; timers: FakeTimer
     localKite: localKite({ name: 'client', version: '1.0.0' }),
     defaultTimeout: 15_000,
     transport: 'test',
-    clock: timers,
+    timers,
   })
   return { conn, sent, timers }
 }
