@@ -21,6 +21,10 @@ export function sockjsWebSocketURL(url: URL): URL {
   return u
 }
 
+function endOfTick(fn: () => void): void {
+  process.nextTick(fn)
+}
+
 function textOf(data: WebSocket.RawData): string {
   if (Array.isArray(data)) return Buffer.concat(data).toString()
   return Buffer.isBuffer(data) ? data.toString() : Buffer.from(data).toString()
@@ -199,11 +203,13 @@ export class SockjsWebSocketTransport extends WebSocketTransport {
     }
   }
 
+  // Flushed at the end of the tick, as the raw transport uncorks: the calls a caller starts
+  // together leave in one frame, and a lone call waits for no turn of the event loop.
   private readonly batcher = new MessageBatcher((batch) => {
     if (this.ws?.readyState !== WebSocket.OPEN) return
     this.ws.send(JSON.stringify(batch))
     this.gate?.check()
-  })
+  }, endOfTick)
 
   send(text: string): void {
     if (this.ws?.readyState !== WebSocket.OPEN) throw kiteError('KITE_ERR_TRANSPORT_NOT_OPEN', 'the WebSocket')
