@@ -4,11 +4,15 @@ import { KiteClient } from '../lib/client/client.js'
 import type { TransportName } from '../lib/client/transports/transport.js'
 import { schemaDispatchCost } from './schema-dispatch.js'
 import { runObserveBench } from './observe.js'
+import { neutralClient } from './neutral.js'
+import { clientCost } from './client-cost.js'
 
 /**
- * Calls per second and latency, KiteClient → kite-server `square`, against a
- * bare JSON-over-WebSocket echo loop measured in the same run.
- *   npm run bench     (BENCH_SECONDS=2 per case and round, BENCH_ROUNDS=5)
+ * Calls per second and latency, KiteClient → kite-server `square`, against
+ * its floor (bench/neutral.ts: a hand-written dnode client sending the same
+ * messages) and a bare JSON-over-WebSocket echo loop, all measured in the same run.
+ *   npm run bench     (BENCH_SECONDS=2 per case and round, BENCH_ROUNDS=5;
+ *                      BENCH_ONLY=floor: the client cases only)
  */
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 2)
 
@@ -18,6 +22,8 @@ interface Result {
   callsPerSec: number
   p50: number
   p99: number
+  /** Busy time of the client's thread (event loop utilisation) per call, µs: what the caller pays, less sensitive to a busy machine than calls/s. */
+  clientUs: number
 }
 
 type OneCall = () => Promise<unknown>
@@ -29,6 +35,7 @@ async function measure(name: string, inFlight: number, call: OneCall): Promise<R
     while (Date.now() < warmEnd) await call()
   }))
   const latencies: number[] = []
+  const elu0 = performance.eventLoopUtilization()
   const end = performance.now() + SECONDS * 1000
   const start = performance.now()
   await Promise.all(Array.from({ length: inFlight }, async () => {
@@ -39,24 +46,23 @@ async function measure(name: string, inFlight: number, call: OneCall): Promise<R
     }
   }))
   const elapsed = (performance.now() - start) / 1000
+  const elu = performance.eventLoopUtilization(elu0)
   latencies.sort((a, b) => a - b)
   const pick = (q: number): number => latencies[Math.min(latencies.length - 1, Math.floor(q * latencies.length))]!
-  return { name, inFlight, callsPerSec: latencies.length / elapsed, p50: pick(0.5), p99: pick(0.99) }
+  return { name, inFlight, callsPerSec: latencies.length / elapsed, p50: pick(0.5), p99: pick(0.99), clientUs: (elu.active * 1000) / latencies.length }
 }
 
 /**
  * The bare loop's request: the same JSON a kite call carries (the caller's
  * identity, no credentials, the arguments), so that the ratio measures what
- * the framework costs, not what the protocol's bytes cost. `tiny` sends only
- * `{id, args}`, shown for reference.
+ * the framework costs, not what the protocol's bytes cost.
  */
-function bareRequest(id: number, tiny: boolean): string {
-  if (tiny) return `{"id":${id},"args":[4]}`
+function bareRequest(id: number): string {
   return `{"method":"square","id":${id},"kite":${KITE},"authentication":null,"args":[4]}`
 }
 const KITE = JSON.stringify({ name: 'kite-client', username: 'unknown', id: '4b0c6c1e-6c1e-4f47-9d53-2c3f0d3b8a51', environment: 'unknown', region: 'unknown', version: '1.0.0', hostname: 'bench-host' })
 
-async function bareClient(url: string, tiny: boolean): Promise<{ call: OneCall; close: () => void }> {
+async function bareClient(url: string): Promise<{ call: OneCall; close: () => void }> {
   const ws = new WebSocket(url)
   await new Promise((r, j) => {
     ws.once('open', r)
@@ -74,7 +80,7 @@ async function bareClient(url: string, tiny: boolean): Promise<{ call: OneCall; 
     new Promise((resolve) => {
       const id = next++
       pending.set(id, resolve)
-      ws.send(bareRequest(id, tiny))
+      ws.send(bareRequest(id))
     })
   return { call, close: () => ws.close() }
 }
@@ -91,25 +97,37 @@ const { bareURL, kiteURL, token } = await new Promise<{ bareURL: string; kiteURL
 
 /** Every case is measured ROUNDS times, interleaved, and the median round is kept: this machine's speed drifts. */
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5)
+/** BENCH_ONLY=floor: only the KiteClient-against-the-floor cases (and the bare baseline); skips proxy, schema, observe and pool. */
+const ONLY_FLOOR = process.env.BENCH_ONLY === 'floor'
 interface Case {
   name: string
   inFlight: number
   open: () => Promise<{ call: OneCall; close: () => unknown }>
 }
 const cases: Case[] = []
+/** Each KiteClient case and its floor (the neutral dnode client sending the same messages), measured one after the other in every round. */
+const floorPairs: Array<{ kite: Case; neutral: Case }> = []
 for (const inFlight of [1, 32]) {
-  cases.push({ name: 'bare, tiny JSON (ref.)', inFlight, open: () => bareClient(bareURL, true) })
-  cases.push({ name: 'bare JSON over WebSocket', inFlight, open: () => bareClient(bareURL, false) })
-  cases.push({ name: 'kite raw WebSocket', inFlight, open: () => kiteClient(kiteURL, 'websocket') })
-  cases.push({ name: 'kite SockJS WebSocket', inFlight, open: () => kiteClient(kiteURL, 'sockjs') })
-  cases.push({ name: 'kite raw WS, token, auth off', inFlight, open: () => kiteClient(kiteURL, 'websocket', token, false) })
-  cases.push({ name: 'kite raw WS, token, auth on', inFlight, open: () => kiteClient(kiteURL, 'websocket', token, true) })
+  cases.push({ name: 'bare JSON over WebSocket', inFlight, open: () => bareClient(bareURL) })
+  for (const sockjs of [false, true]) {
+    const transport = sockjs ? 'SockJS WS' : 'raw WS'
+    for (const auth of [false, true]) {
+      const suffix = auth ? ', token auth' : ''
+      const neutral: Case = { name: `neutral dnode, ${transport}${suffix}`, inFlight, open: () => neutralClient(kiteURL, sockjs, auth ? 'secureSquare' : 'square', auth ? token : null) }
+      const kite: Case = { name: `KiteClient, ${transport}${suffix}`, inFlight, open: () => kiteClient(kiteURL, sockjs ? 'sockjs' : 'websocket', auth ? token : undefined, auth) }
+      cases.push(neutral, kite)
+      floorPairs.push({ kite, neutral })
+    }
+  }
+  cases.push({ name: 'KiteClient, raw WS, token, auth off', inFlight, open: () => kiteClient(kiteURL, 'websocket', token, false) })
 }
 // Reverse proxy (issue 15): the same kite called through a kite reverse proxy running in a third thread.
-const proxyWorker = new Worker(new URL('./proxy-worker.js', import.meta.url), { workerData: { kiteURL } })
-const { proxiedURL } = await new Promise<{ proxiedURL: string }>((r) => proxyWorker.once('message', r))
-cases.push({ name: 'kite raw WS via reverse proxy', inFlight: 32, open: () => kiteClient(proxiedURL, 'websocket') })
-cases.push({ name: 'kite SockJS via reverse proxy', inFlight: 32, open: () => kiteClient(proxiedURL, 'sockjs') })
+const proxyWorker = ONLY_FLOOR ? null : new Worker(new URL('./proxy-worker.js', import.meta.url), { workerData: { kiteURL } })
+if (proxyWorker !== null) {
+  const { proxiedURL } = await new Promise<{ proxiedURL: string }>((r) => proxyWorker.once('message', r))
+  cases.push({ name: 'KiteClient, raw WS via rev. proxy', inFlight: 32, open: () => kiteClient(proxiedURL, 'websocket') })
+  cases.push({ name: 'KiteClient, SockJS via rev. proxy', inFlight: 32, open: () => kiteClient(proxiedURL, 'sockjs') })
+}
 const rounds = new Map<Case, Result[]>(cases.map((c) => [c, []]))
 for (let round = 0; round < ROUNDS; round++) {
   for (const c of cases) {
@@ -118,10 +136,54 @@ for (let round = 0; round < ROUNDS; round++) {
     await conn.close()
   }
 }
-const results = cases.map((c) => {
-  const rs = rounds.get(c)!.sort((a, b) => a.callsPerSec - b.callsPerSec)
+const medianOf = (c: Case): Result => {
+  const rs = [...rounds.get(c)!].sort((a, b) => a.callsPerSec - b.callsPerSec)
   return rs[Math.floor(rs.length / 2)]!
-})
+}
+const results = cases.map(medianOf)
+const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!
+
+const baseline = new Map(results.filter((r) => r.name === 'bare JSON over WebSocket').map((r) => [r.inFlight, r.callsPerSec]))
+console.log(`square(4), median of ${ROUNDS} interleaved rounds of ${SECONDS}s per case, servers in a worker thread, Node ${process.version}`)
+console.log('ratio baseline: "bare JSON over WebSocket", a ws echo of JSON the size of a kite call, measured in this run')
+console.log(['case'.padEnd(36), 'in flight', 'calls/s'.padStart(9), 'p50 ms'.padStart(8), 'p99 ms'.padStart(8), 'vs bare'.padStart(8), 'client µs/call'.padStart(14)].join('  '))
+for (const r of results) {
+  const ratio = r.callsPerSec / baseline.get(r.inFlight)!
+  const us = median(rounds.get(cases.find((c) => c.name === r.name && c.inFlight === r.inFlight)!)!.map((x) => x.clientUs))
+  console.log([r.name.padEnd(36), String(r.inFlight).padStart(9), r.callsPerSec.toFixed(0).padStart(9), r.p50.toFixed(3).padStart(8), r.p99.toFixed(3).padStart(8), `${ratio.toFixed(2)}x`.padStart(8), us.toFixed(1).padStart(14)].join('  '))
+}
+console.log('KiteClient / neutral (the floor: a hand-written dnode client sending the same messages, same server, same run); median of the per-round ratios of calls/s, of p50 latency (neutral / KiteClient) and of client-thread µs per call (neutral / KiteClient) (goal: >= 1.0x at 1 in flight, >= 0.9x at 32)')
+for (const { kite, neutral } of floorPairs) {
+  const k = rounds.get(kite)!
+  const n = rounds.get(neutral)!
+  const perRound = k.map((r, i) => r.callsPerSec / n[i]!.callsPerSec)
+  // The client thread's cost per call, neutral / KiteClient: above 1 means KiteClient is the cheaper one.
+  const cpu = median(k.map((r, i) => n[i]!.clientUs / r.clientUs))
+  // Median latency, neutral / KiteClient: with a fixed number in flight it is the calls/s ratio, but a
+  // median is not moved by the stalls a busy machine puts into a round (calls/s is).
+  const p50 = median(k.map((r, i) => n[i]!.p50 / r.p50))
+  console.log(`  ${kite.name.replace('KiteClient, ', '').padEnd(24)} ${String(kite.inFlight).padStart(2)} in flight: ${medianOf(kite).callsPerSec.toFixed(0).padStart(6)} / ${medianOf(neutral).callsPerSec.toFixed(0).padStart(6)} calls/s = ${median(perRound).toFixed(2)}x (rounds ${perRound.map((x) => x.toFixed(2)).join(' ')}); by p50 latency ${p50.toFixed(2)}x; client thread µs per call ${cpu.toFixed(2)}x`)
+}
+const byName = (name: string, inFlight: number): number => results.find((r) => r.name === name && r.inFlight === inFlight)!.callsPerSec
+/** Median of the per-round ratios a / b of calls/s, and of p50 latency (b / a, so that above 1 still means a is faster). */
+const perRoundRatio = (a: string, b: string, inFlight: number): string => {
+  const ra = rounds.get(cases.find((c) => c.name === a && c.inFlight === inFlight)!)!
+  const rb = rounds.get(cases.find((c) => c.name === b && c.inFlight === inFlight)!)!
+  return `${median(ra.map((r, i) => r.callsPerSec / rb[i]!.callsPerSec)).toFixed(2)}x (p50 ${median(ra.map((r, i) => rb[i]!.p50 / r.p50)).toFixed(2)}x)`
+}
+for (const inFlight of [1, 32]) {
+  const on = 'KiteClient, raw WS, token auth'
+  console.log(`token auth on / no credentials (KiteClient, raw WebSocket, ${inFlight} in flight; goal >= 0.9x): ${perRoundRatio(on, 'KiteClient, raw WS', inFlight)}; on / token sent, auth off: ${perRoundRatio(on, 'KiteClient, raw WS, token, auth off', inFlight)}; SockJS on / none: ${perRoundRatio('KiteClient, SockJS WS, token auth', 'KiteClient, SockJS WS', inFlight)}`)
+}
+// The client code alone (bench/client-cost.ts): no sockets, so a busy machine's scheduling does not blur it.
+for (const auth of [null, { type: 'token', key: token }]) {
+  const cost = await clientCost(auth)
+  console.log(`client code per call, in process (tell, encode, pending table, parse, settle; CPU time, best of 7), ${auth === null ? 'no credentials' : 'token'}: KiteConnection ${cost.kiteNs.toFixed(0)} ns, neutral ${cost.neutralNs.toFixed(0)} ns (${(cost.neutralNs / cost.kiteNs).toFixed(2)}x)`)
+}
+if (ONLY_FLOOR) {
+  worker.postMessage('stop')
+  process.exit(0)
+}
 
 // Schema validation: `schemaSquare` (args schema [number], checked by the app's Ajv) against
 // `square`, 32 in flight, raw WebSocket. Paired rounds, order alternating, median of the
@@ -141,27 +203,13 @@ for (let round = 0; round < ROUNDS * 2; round++) {
   schemaRatios.push(pair[1]!.callsPerSec / pair[0]!.callsPerSec)
 }
 worker.postMessage('stop')
-proxyWorker.postMessage('stop')
+proxyWorker?.postMessage('stop')
 // Metrics and tracing against off: their own servers and alternating slices (bench/observe.ts).
 const observeLines = await runObserveBench([1, 32], Number(process.env.BENCH_OBSERVE_SECONDS ?? SECONDS * ROUNDS))
 
-const baseline = new Map(results.filter((r) => r.name === 'bare JSON over WebSocket').map((r) => [r.inFlight, r.callsPerSec]))
-console.log(`square(4), median of ${ROUNDS} interleaved rounds of ${SECONDS}s per case, servers in a worker thread, Node ${process.version}`)
-console.log('ratio baseline: "bare JSON over WebSocket", a ws echo of JSON the size of a kite call, measured in this run')
-console.log(['case'.padEnd(30), 'in flight', 'calls/s'.padStart(9), 'p50 ms'.padStart(8), 'p99 ms'.padStart(8), 'vs bare'.padStart(8)].join('  '))
-for (const r of results) {
-  const ratio = r.callsPerSec / baseline.get(r.inFlight)!
-  console.log([r.name.padEnd(30), String(r.inFlight).padStart(9), r.callsPerSec.toFixed(0).padStart(9), r.p50.toFixed(3).padStart(8), r.p99.toFixed(3).padStart(8), `${ratio.toFixed(2)}x`.padStart(8)].join('  '))
-}
-const byName = (name: string, inFlight: number): number => results.find((r) => r.name === name && r.inFlight === inFlight)!.callsPerSec
-for (const inFlight of [1, 32]) {
-  const on = byName('kite raw WS, token, auth on', inFlight)
-  console.log(`token auth on / off (same client and token), raw WebSocket, ${inFlight} in flight: ${(on / byName('kite raw WS, token, auth off', inFlight)).toFixed(2)}x; vs a client without credentials: ${(on / byName('kite raw WebSocket', inFlight)).toFixed(2)}x`)
-}
-for (const [proxied, direct] of [['kite raw WS via reverse proxy', 'kite raw WebSocket'], ['kite SockJS via reverse proxy', 'kite SockJS WebSocket']] as const) {
+for (const [proxied, direct] of [['KiteClient, raw WS via rev. proxy', 'KiteClient, raw WS'], ['KiteClient, SockJS via rev. proxy', 'KiteClient, SockJS WS']] as const) {
   console.log(`reverse proxy, 32 in flight: ${proxied} / ${direct} (direct, same run) = ${(byName(proxied, 32) / byName(direct, 32)).toFixed(2)}x (goal >= 0.6x)`)
 }
-const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!
 const calls = (rs: Result[]): string => median(rs.map((r) => r.callsPerSec)).toFixed(0)
 console.log(
   `args schema vs none (schemaSquare vs square), raw WebSocket, 32 in flight, ${schemaRatios.length} paired rounds: median ${calls(schemaRuns[1]!)} vs ${calls(schemaRuns[0]!)} calls/s; ` +

@@ -29,4 +29,23 @@ export const NodeErrorCodes = {
   KITE_ERR_CLI_REGISTRATION_LOCAL: { type: 'genericError', message: 'registration is only open to this machine' },
   KITE_ERR_CLI_NO_DESCRIBE: { type: 'genericError', message: '%s does not describe its methods (no kite.describe: a Go or kite.js kite, or describe turned off)' },
   KITE_ERR_CLI_DESCRIBE_TIMEOUT: { type: 'genericError', message: '%s did not answer kite.describe in %s ms (kite.js kites never answer methods they do not know)' },
+  // Kontrol: signing, key pairs, storage setup (issue 14): raised by the Kontrol plugin only
+  KITE_ERR_KONTROL_SIGN: { type: 'genericError', message: 'kontrol cannot sign: %s' },
+  KITE_ERR_KONTROL_KEY_PAIR: { type: 'genericError', message: 'kontrol key pair: %s' },
+  KITE_ERR_KONTROL_KEY_INVALID: { type: 'genericError', message: 'invalid kontrol key: %s' },
+  KITE_ERR_KONTROL_STORAGE_CONFIG: { type: 'genericError', message: '%s' },
+  KITE_ERR_KONTROL_STORAGE_CONFLICT: { type: 'genericError', message: 'kontrol storage: %s' },
+  KITE_ERR_KONTROL_STORAGE_CLOSED: { type: 'genericError', message: 'kontrol storage is closed' },
+  // Raised in Node only (kite.key files, Kontrol, pools): kept out of the browser bundle.
+  KITE_ERR_KITEKEY_MALFORMED: { type: 'genericError', message: 'malformed kite.key: %s' },
+  KITE_ERR_KITEKEY_MISSING: { type: 'genericError', message: 'no kite.key at %s' },
+  KITE_ERR_KITEKEY_UNREADABLE: { type: 'genericError', message: 'cannot read kite.key at %s: %s' },
+  KITE_ERR_KONTROL_AMBIGUOUS: { type: 'genericError', message: 'query matches more than one kite' },
+  KITE_ERR_KONTROL_AUTH_TYPE: { type: 'genericError', message: 'Unexpected authentication type: %s' },
+  KITE_ERR_KONTROL_ID_TAKEN: { type: 'genericError', message: 'kite id %s is registered by another user' },
+  KITE_ERR_KONTROL_INVALID: { type: 'genericError', message: '%s' },
+  KITE_ERR_KONTROL_NO_KEY: { type: 'genericError', message: 'no valid authentication key found' },
+  KITE_ERR_KONTROL_STORAGE: { type: 'genericError', message: 'kontrol storage is unavailable: %s' },
+  KITE_ERR_POOL_NO_KITES: { type: 'sendError', message: 'no kites found for %s' },
+  KITE_ERR_POOL_UNAVAILABLE: { type: 'sendError', message: 'no kite could take "%s": %s' },
 } as const satisfies Record<string, { type: WireErrorType; message: string }>

@@ -45,26 +45,8 @@ const CoreErrorCodes = {
   KITE_ERR_DISCONNECTED: { type: 'disconnect', message: 'Remote kite has disconnected' },
   KITE_ERR_RESPONSE_INVALID: { type: 'invalidResponse', message: 'Server has sent invalid response arguments' },
   KITE_ERR_CALLBACK_LIMIT: { type: 'sendError', message: 'too many callbacks held for the peer (limit %s, option maxCallbacksHeld); they are freed when the connection closes' },
-  KITE_ERR_KITEKEY_MISSING: { type: 'genericError', message: 'no kite.key at %s' },
-  KITE_ERR_KITEKEY_UNREADABLE: { type: 'genericError', message: 'cannot read kite.key at %s: %s' },
-  KITE_ERR_KITEKEY_MALFORMED: { type: 'genericError', message: 'malformed kite.key: %s' },
   KITE_ERR_CONFIG_INVALID: { type: 'genericError', message: 'invalid configuration: %s' },
-  KITE_ERR_KONTROL_ID_TAKEN: { type: 'genericError', message: 'kite id %s is registered by another user' },
-  KITE_ERR_KONTROL_AUTH_TYPE: { type: 'genericError', message: 'Unexpected authentication type: %s' },
-  KITE_ERR_KONTROL_INVALID: { type: 'genericError', message: '%s' },
   KITE_ERR_KONTROL_NO_KITES: { type: 'genericError', message: 'no kites found' },
-  KITE_ERR_KONTROL_AMBIGUOUS: { type: 'genericError', message: 'query matches more than one kite' },
-  KITE_ERR_KONTROL_NO_KEY: { type: 'genericError', message: 'no valid authentication key found' },
-  KITE_ERR_KONTROL_STORAGE: { type: 'genericError', message: 'kontrol storage is unavailable: %s' },
-  // Kontrol: signing, key pairs, storage setup (issue 14, helper "kontrol")
-  KITE_ERR_KONTROL_SIGN: { type: 'genericError', message: 'kontrol cannot sign: %s' },
-  KITE_ERR_KONTROL_KEY_PAIR: { type: 'genericError', message: 'kontrol key pair: %s' },
-  KITE_ERR_KONTROL_KEY_INVALID: { type: 'genericError', message: 'invalid kontrol key: %s' },
-  KITE_ERR_KONTROL_STORAGE_CONFIG: { type: 'genericError', message: '%s' },
-  KITE_ERR_KONTROL_STORAGE_CONFLICT: { type: 'genericError', message: 'kontrol storage: %s' },
-  KITE_ERR_KONTROL_STORAGE_CLOSED: { type: 'genericError', message: 'kontrol storage is closed' },
-  KITE_ERR_POOL_NO_KITES: { type: 'sendError', message: 'no kites found for %s' },
-  KITE_ERR_POOL_UNAVAILABLE: { type: 'sendError', message: 'no kite could take "%s": %s' },
   // Issue 14 (one place for each thing): errors that were plain Error/TypeError, each now with its
   // code (those only Node code raises are in errors-node.ts). Their messages are the texts they had,
   // so nothing a peer or a user reads changes; an expired token keeps the wire message
@@ -74,6 +56,14 @@ const CoreErrorCodes = {
   KITE_ERR_IDENTITY_INVALID: { type: 'genericError', message: '%s' },
   KITE_ERR_KITEKEY_BROWSER: { type: 'genericError', message: "a browser has no kite.key: give the client { auth: { type: 'token', key } }" },
   KITE_ERR_UNHANDLED_ERROR_EVENT: { type: 'genericError', message: 'unhandled error event: %s' },
+  // The dnode codec and the client transports (lib/dnode, lib/client/transports); recognised by code, never by message.
+  KITE_ERR_DNODE_INVALID: { type: 'argumentError', message: '%s' },
+  KITE_ERR_SEND_TOO_DEEP: { type: 'sendError', message: 'outgoing data is nested deeper than %s levels (or cyclic)' },
+  KITE_ERR_TRANSPORT_UPGRADE_REFUSED: { type: 'sendError', message: 'Unexpected server response: %s' },
+  KITE_ERR_TRANSPORT_NOT_OPEN: { type: 'sendError', message: '%s is not open' },
+  KITE_ERR_TRANSPORT_CLOSED: { type: 'sendError', message: 'connection closed (%s)' },
+  KITE_ERR_TRANSPORT_SOCKJS_OPEN: { type: 'sendError', message: 'SockJS session did not open: %s' },
+  KITE_ERR_TRANSPORT_FETCH: { type: 'sendError', message: 'fetch failed: %s' },
 } as const satisfies Record<string, { type: WireErrorType; message: string }>
 
 /** The error table: every code with its wire type and message; the Node-only entries come last. */

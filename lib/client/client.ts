@@ -15,6 +15,7 @@ import type { KiteObserver } from '../observe/observer.js'
 import { localKite, type KiteIdentity, type LocalKiteOptions } from '../protocol/kite.js'
 import { Backoff, type BackoffOptions } from './backoff.js'
 import { resolveBackpressure, type BackpressureOptions } from '../connection/backpressure.js'
+import type { Timers } from '../connection/pending.js'
 import { RawWebSocketTransport, SockjsWebSocketTransport } from './transports/websocket.js'
 import { XhrPollingTransport } from './transports/xhr.js'
 import type { ClientTlsOptions, ClientTransport, TransportEvents, TransportName } from './transports/transport.js'
@@ -63,6 +64,8 @@ export interface KiteClientOptions {
   observer?: KiteObserver | null
   /** TLS for https/wss kites, on every transport: `ca` (trust a private CA), `cert`/`key` (client certificate), `rejectUnauthorized`, `servername`. */
   tls?: ClientTlsOptions
+  /** The timers of call timeouts (`setTimeout`, `clearTimeout`, `setInterval`, `clearInterval`); tests give fake ones to move time themselves. Default Node's. */
+  timers?: Timers
 }
 
 /** Events of a KiteClient. */
@@ -133,6 +136,10 @@ export class KiteClient extends EventEmitter<KiteClientEvents> {
       c.fail('limits', (err as Error).message)
     }
     checkClientOptions(c)
+    const timers = c.raw('timers')
+    if (timers !== undefined && (timers === null || typeof timers !== 'object' || !(['setTimeout', 'clearTimeout', 'setInterval', 'clearInterval'] as const).every((f) => typeof (timers as Timers)[f] === 'function'))) {
+      c.fail('timers', 'must have setTimeout, clearTimeout, setInterval and clearInterval functions')
+    }
     this.backpressure = resolveBackpressure('KiteClient', { maxBufferedBytes: options.maxBufferedBytes, graceMs: options.backpressureGraceMs })
     this.log = (options.logger ?? silentLogger()).child({ kiteClient: this.url.href })
     try {
@@ -212,8 +219,8 @@ export class KiteClient extends EventEmitter<KiteClientEvents> {
       return transport
     } catch (err) {
       transport.close()
-      const badHandshake = /Unexpected server response/.test((err as Error).message)
-      if (this.transportName !== 'auto' || !badHandshake || signal.aborted) throw err
+      const refused = err instanceof KiteError && err.code === 'KITE_ERR_TRANSPORT_UPGRADE_REFUSED'
+      if (this.transportName !== 'auto' || !refused || signal.aborted) throw err
       this.log.debug({ err: (err as Error).message }, 'WebSocket refused; falling back to XHR polling')
       const fallback = this.makeTransport('xhr-polling', events)
       try {
@@ -259,7 +266,8 @@ export class KiteClient extends EventEmitter<KiteClientEvents> {
         abort.signal,
       )
     } catch (err) {
-      if (err instanceof KiteError) throw err
+      // A timeout or close() while dialing says so; whatever the transport met is a failed connect.
+      if (err instanceof KiteError && (err.code === 'KITE_ERR_CONNECT_TIMEOUT' || err.code === 'KITE_ERR_SEND_CLOSED')) throw err
       throw kiteError('KITE_ERR_CONNECT_FAILED', this.url.href, (err as Error).message)
     } finally {
       clearTimeout(timer)
@@ -281,6 +289,7 @@ export class KiteClient extends EventEmitter<KiteClientEvents> {
       remoteAddress: this.url.host,
       maxCallbacksHeld: this.options.maxCallbacksHeld,
       observer: this.methods.observer,
+      timers: this.options.timers,
     })
     conn.on('tokenExpired', (err: KiteError) => this.emit('tokenExpired', err))
     // The connection may also end from this side (a message breaking the limits): that is a loss too.
@@ -353,10 +362,10 @@ export class KiteClient extends EventEmitter<KiteClientEvents> {
   }
 
   /** Calls `method` with an argument list and per-call options. */
-  call(method: string, args: unknown[] = [], options: CallOptions = {}): Promise<unknown> {
-    if (this.closedByUser) return Promise.reject(kiteError('KITE_ERR_SEND_CLOSED'))
-    if (this.conn === null || this.conn.closed) return Promise.reject(kiteError('KITE_ERR_SEND_NOT_CONNECTED'))
-    return this.conn.tell(method, args, options)
+  call(method: string, args: unknown[] = [], options?: CallOptions): Promise<unknown> {
+    const conn = this.conn
+    if (conn === null || conn.closed) return Promise.reject(kiteError(this.closedByUser ? 'KITE_ERR_SEND_CLOSED' : 'KITE_ERR_SEND_NOT_CONNECTED'))
+    return conn.tell(method, args, options)
   }
 
   /**

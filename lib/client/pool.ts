@@ -1,7 +1,7 @@
 import { EventEmitter } from 'node:events'
 import type { Logger } from 'pino'
 import { silentLogger } from '../silent-logger.js'
-import { KiteError, kiteError } from '../errors.js'
+import { KiteError, isTokenExpired, kiteError } from '../errors.js'
 import { KITE_FIELDS, type KiteIdentity } from '../protocol/kite.js'
 import type { KiteEventMessage, KiteWithToken, KontrolQuery } from '../protocol/kontrol.js'
 import { Breaker, type BreakerOptions, type BreakerState } from './breaker.js'
@@ -398,7 +398,7 @@ export class KitePool extends EventEmitter<KitePoolEvents> {
     if (!isKiteError(err)) return 'answer'
     if (err.remote) {
       // Refused without running: another kite may take it.
-      if (err.type === 'authenticationError' && err.message.includes('token is expired')) return 'renew'
+      if (isTokenExpired(err)) return 'renew'
       if (err.type === 'requestLimitError') return 'failover'
       this.answered(m, started)
       return 'answer'

@@ -1,11 +1,12 @@
 import { EventEmitter } from 'node:events'
 import type { Logger } from 'pino'
-import { unref } from '../platform.js'
-import { KiteError, fromWire, kiteError, toWire } from '../errors.js'
+import { KiteError, fromWire, isTokenExpired, kiteError, toWire } from '../errors.js'
 import { ProtocolError, parseMessage } from '../dnode/message.js'
 import type { DnodeLimits } from '../dnode/limits.js'
-import { findFunctions, functionPlaceholder, installAt, isResponseCallbackPath, type FoundFunction } from '../dnode/scrub.js'
-import { parseResponse, type KiteAuth } from '../protocol/envelope.js'
+import { installAt, isResponseCallbackPath } from '../dnode/scrub.js'
+import { encodeInvocation } from '../dnode/encode.js'
+import { encodeCall, encodeErrorResponse, encodeResultResponse, envelopeHead, parseResponse, withTraceContext, type KiteAuth } from '../protocol/envelope.js'
+import { PendingCall, PendingCalls, systemTimers, type Timers } from './pending.js'
 import type { KiteIdentity } from '../protocol/kite.js'
 import type { RemoteWarnings } from './remote-warnings.js'
 import type { ClientCallObservation, KiteObserver, TraceCarrier } from '../observe/observer.js'
@@ -57,31 +58,11 @@ export interface ConnectionOptions {
   warnings?: RemoteWarnings
   /** Watches calls made from this side (metrics, tracing); none by default. */
   observer?: KiteObserver | null
+  /** Timers of call timeouts and the heartbeat (tests give fake ones); default Node's. */
+  timers?: Timers
 }
-
-interface PendingCall {
-  method: string
-  resolve: (value: unknown) => void
-  reject: (err: KiteError) => void
-  /** A precise timer, for short timeouts. */
-  timer: NodeJS.Timeout | null
-  /** When a long timeout expires (ms since the epoch), checked by the sweep; 0 for none. */
-  deadline: number
-  timeout: number
-}
-
-/**
- * Timeouts from this long up are checked by one sweep per connection every
- * SWEEP_MS instead of a timer per call: a Node timer costs about as much as
- * the rest of a call, and a default 15 s timeout does not need millisecond
- * precision. Shorter timeouts keep their own timer.
- */
-const SWEEP_FROM_MS = 2000
-const SWEEP_MS = 250
 
 type LocalCallback = (...args: unknown[]) => unknown
-
-const noop = (): void => {}
 
 /**
  * Most functions one side may have handed its peer on one connection. They
@@ -89,15 +70,6 @@ const noop = (): void => {}
  * done with one), so this bounds what a loop of calls with callbacks can hold.
  */
 export const MAX_LOCAL_CALLBACKS = 100_000
-
-/** True when no element can hold a function, so scrubbing can be skipped. */
-function allPrimitive(args: unknown[]): boolean {
-  for (let i = 0; i < args.length; i++) {
-    const a = args[i]
-    if (a !== null && (typeof a === 'object' || typeof a === 'function')) return false
-  }
-  return true
-}
 
 /**
  * One kite connection, either side: parses what arrives, routes callback
@@ -133,15 +105,15 @@ export class KiteConnection extends EventEmitter {
   private readonly defaultTimeout: number
   private readonly maxCallbacksHeld: number
   private readonly warnings: RemoteWarnings | null
-  private readonly pending = new Map<number, PendingCall>()
+  private readonly pending: PendingCalls
   private readonly callbacks = new Map<number, LocalCallback>()
   private nextId = 0
   private isClosed = false
   private envelopeHead: string
   private localKiteValue: KiteIdentity
   private authValue: KiteAuth | null
-  private heartbeat: NodeJS.Timeout | null = null
-  private sweep: NodeJS.Timeout | null = null
+  private heartbeat: unknown = null
+  private readonly timers: Timers
   private abort: AbortController | null = null
 
   constructor(o: ConnectionOptions) {
@@ -158,7 +130,9 @@ export class KiteConnection extends EventEmitter {
     this.localKiteValue = o.localKite
     this.authValue = o.auth ?? null
     this.observer = o.observer ?? null
-    this.envelopeHead = this.buildEnvelopeHead()
+    this.timers = o.timers ?? systemTimers
+    this.pending = new PendingCalls(this.timers)
+    this.envelopeHead = envelopeHead(this.localKiteValue, this.authValue)
   }
 
   get closed(): boolean {
@@ -188,11 +162,7 @@ export class KiteConnection extends EventEmitter {
 
   set auth(auth: KiteAuth | null) {
     this.authValue = auth
-    this.envelopeHead = this.buildEnvelopeHead()
-  }
-
-  private buildEnvelopeHead(): string {
-    return `{"kite":${JSON.stringify(this.localKiteValue)},"authentication":${JSON.stringify(this.authValue)},"responseCallback":"[Function]","withArgs":`
+    this.envelopeHead = envelopeHead(this.localKiteValue, auth)
   }
 
   /** Feeds one dnode message (JSON text) that arrived from the peer. */
@@ -233,10 +203,8 @@ export class KiteConnection extends EventEmitter {
   }
 
   private receiveCallback(id: number, args: unknown[], callbacks: Record<string, readonly (string | number)[]>): void {
-    const call = this.pending.get(id)
+    const call = this.pending.take(id)
     if (call !== undefined) {
-      this.pending.delete(id)
-      if (call.timer !== null) clearTimeout(call.timer)
       this.unscrub(args, callbacks)
       this.settle(call, args)
       return
@@ -266,7 +234,7 @@ export class KiteConnection extends EventEmitter {
       return
     }
     const err = fromWire(response.error)
-    if (err.type === 'authenticationError' && err.message.includes('token is expired')) this.emit('tokenExpired', err)
+    if (isTokenExpired(err)) this.emit('tokenExpired', err)
     call.reject(err)
   }
 
@@ -274,16 +242,17 @@ export class KiteConnection extends EventEmitter {
    * Calls `method` on the peer with `args` (functions among them become
    * callbacks the peer can call) and resolves with its result.
    */
-  tell(method: string, args: unknown[] = [], options: TellOptions = {}): Promise<unknown> {
+  tell(method: string, args: unknown[] = [], options?: TellOptions): Promise<unknown> {
     if (this.isClosed) return Promise.reject(kiteError('KITE_ERR_SEND_CLOSED'))
+    const timeout = options?.timeout ?? this.defaultTimeout
     if (this.observer !== null) {
       const obs = this.observer.clientCall(method, this)
-      if (obs !== null) return this.observedTell(method, args, options, obs)
+      if (obs !== null) return this.observedTell(method, args, timeout, obs)
     }
-    return new Promise((resolve, reject) => this.send(method, args, options, resolve, reject, null))
+    return new Promise((resolve, reject) => this.send(new PendingCall(method, timeout, resolve, reject), args, null))
   }
 
-  private observedTell(method: string, args: unknown[], options: TellOptions, obs: ClientCallObservation): Promise<unknown> {
+  private observedTell(method: string, args: unknown[], timeout: number, obs: ClientCallObservation): Promise<unknown> {
     return new Promise((resolve, reject) => {
       const done = (value: unknown): void => {
         obs.end(null)
@@ -293,120 +262,56 @@ export class KiteConnection extends EventEmitter {
         obs.end(err)
         reject(err)
       }
-      this.send(method, args, options, done, failed, obs.traceContext)
+      this.send(new PendingCall(method, timeout, done, failed), args, obs.traceContext)
     })
   }
 
-  private send(method: string, args: unknown[], options: TellOptions, resolve: (value: unknown) => void, reject: (err: KiteError) => void, trace: TraceCarrier | null): void {
+  private send(call: PendingCall, args: unknown[], trace: TraceCarrier | null): void {
     const id = this.nextId++
-    const timeout = options.timeout ?? this.defaultTimeout
-    const call: PendingCall = { method, resolve, reject, timer: null, deadline: 0, timeout }
     let text: string
     try {
-      text = this.encodeCall(method, id, args, trace)
+      // The trace context rides in an extra envelope field, which Go kites and kite.js ignore.
+      const head = trace === null ? this.envelopeHead : withTraceContext(this.envelopeHead, trace)
+      text = encodeCall(call.method, id, head, args, this.register, this.unregister)
     } catch (err) {
-      reject(err instanceof KiteError ? err : kiteError('KITE_ERR_SEND_FAILED', (err as Error).message))
+      call.reject(err instanceof KiteError ? err : kiteError('KITE_ERR_SEND_FAILED', (err as Error).message))
       return
     }
-    this.pending.set(id, call)
-    if (timeout >= SWEEP_FROM_MS) {
-      call.deadline = Date.now() + timeout
-      this.startSweep()
-    } else if (timeout > 0) {
-      call.timer = setTimeout(() => {
-        this.pending.delete(id)
-        reject(kiteError('KITE_ERR_CALL_TIMEOUT', method, timeout))
-      }, timeout)
-    }
-    this.write(text, () => {
-      this.pending.delete(id)
-      if (call.timer !== null) clearTimeout(call.timer)
-    }, reject)
-  }
-
-  private startSweep(): void {
-    if (this.sweep !== null) return
-    this.sweep = setInterval(() => {
-      const now = Date.now()
-      let waiting = false
-      for (const [id, call] of this.pending) {
-        if (call.deadline === 0) continue
-        if (call.deadline <= now) {
-          this.pending.delete(id)
-          call.reject(kiteError('KITE_ERR_CALL_TIMEOUT', call.method, call.timeout))
-        } else waiting = true
-      }
-      if (!waiting) this.stopSweep()
-    }, SWEEP_MS)
-    unref(this.sweep)
-  }
-
-  private stopSweep(): void {
-    if (this.sweep !== null) clearInterval(this.sweep)
-    this.sweep = null
-  }
-
-  private encodeCall(method: string, responseId: number, args: unknown[], trace: TraceCarrier | null): string {
-    // The trace context rides in an extra envelope field, which Go kites and kite.js ignore.
-    const head = trace === null ? this.envelopeHead : `{"traceContext":${JSON.stringify(trace)},${this.envelopeHead.slice(1)}`
-    const found: FoundFunction[] = []
-    if (!allPrimitive(args)) findFunctions(args, [], found)
-    if (found.length === 0) {
-      return `{"method":${JSON.stringify(method)},"arguments":[${head}${JSON.stringify(args)}}],"callbacks":{"${responseId}":[0,"responseCallback"]}}`
-    }
-    const callbacks: Record<string, unknown[]> = { [responseId]: [0, 'responseCallback'] }
-    return this.withCallbacks(found, callbacks, (f) => [0, 'withArgs', ...f.path], () => `{"method":${JSON.stringify(method)},"arguments":[${head}${JSON.stringify(args, functionPlaceholder)}}],"callbacks":${JSON.stringify(callbacks)}}`)
-  }
-
-  /** Registers the functions found, then encodes; when encoding fails, none of them stays registered. */
-  private withCallbacks(found: FoundFunction[], callbacks: Record<string, unknown[]>, pathOf: (f: FoundFunction) => unknown[], encode: () => string): string {
-    const ids: number[] = []
+    this.pending.add(id, call)
     try {
-      for (const f of found) {
-        const id = this.addCallback(f.fn)
-        ids.push(id)
-        callbacks[id] = pathOf(f)
-      }
-      return encode()
+      this.sink.send(text)
     } catch (err) {
-      for (const id of ids) this.callbacks.delete(id)
-      throw err
+      this.pending.take(id)
+      call.reject(kiteError('KITE_ERR_SEND_FAILED', (err as Error).message))
     }
   }
 
-  private addCallback(fn: LocalCallback): number {
+  /** Gives a function handed to the peer its callback id. */
+  private readonly register = (fn: LocalCallback): number => {
     if (this.callbacks.size >= this.maxCallbacksHeld) throw kiteError('KITE_ERR_CALLBACK_LIMIT', this.maxCallbacksHeld)
     const id = this.nextId++
     this.callbacks.set(id, fn)
     return id
   }
 
+  private readonly unregister = (id: number): void => {
+    this.callbacks.delete(id)
+  }
+
   /** Answers a call through the caller's response callback, always in the one-object form. */
   respond(responseId: number, error: unknown, result: unknown, requestId = ''): void {
     if (this.isClosed) return
     if (error === null || error === undefined) {
-      const encoded = this.encodeResult(responseId, result)
-      if (typeof encoded === 'string') {
-        this.write(encoded)
+      try {
+        this.write(encodeResultResponse(responseId, result, this.register, this.unregister))
         return
+      } catch (err) {
+        // A result that cannot be encoded (a BigInt, a cycle) is answered with an error instead.
+        this.log.warn({ err: (err as Error).message }, 'cannot encode a result')
+        error = kiteError('KITE_ERR_HANDLER_FAILED', `cannot encode result: ${(err as Error).message}`)
       }
-      error = encoded
     }
-    this.write(`{"method":${responseId},"arguments":[{"error":${JSON.stringify(toWire(error, requestId))},"result":null}],"callbacks":{}}`)
-  }
-
-  /** The success answer, or the error to send instead when the result cannot be encoded (a BigInt, a cycle). */
-  private encodeResult(responseId: number, result: unknown): string | KiteError {
-    try {
-      // The common case, a plain value, has nothing to scrub.
-      if (result === undefined || result === null || typeof result !== 'object') {
-        return `{"method":${responseId},"arguments":[{"error":null,"result":${JSON.stringify(result) ?? 'null'}}],"callbacks":{}}`
-      }
-      return this.encodeInvocation(responseId, [{ error: null, result }])
-    } catch (err) {
-      this.log.warn({ err: (err as Error).message }, 'cannot encode a result')
-      return kiteError('KITE_ERR_HANDLER_FAILED', `cannot encode result: ${(err as Error).message}`)
-    }
+    this.write(encodeErrorResponse(responseId, toWire(error, requestId)))
   }
 
   /** Calls a callback the peer sent us. Returns false when it could not be sent. */
@@ -414,7 +319,7 @@ export class KiteConnection extends EventEmitter {
     if (this.isClosed) return false
     let text: string
     try {
-      text = this.encodeInvocation(id, args)
+      text = encodeInvocation(id, args, this.register, this.unregister)
     } catch (err) {
       this.log.warn({ err: (err as Error).message, callbackId: id }, 'cannot encode callback arguments')
       return false
@@ -422,35 +327,22 @@ export class KiteConnection extends EventEmitter {
     return this.write(text)
   }
 
-  /** A call of the peer's callback `id`; functions among `args` become our callbacks. Throws when `args` cannot be encoded. */
-  private encodeInvocation(id: number, args: unknown[]): string {
-    const found: FoundFunction[] = []
-    if (!allPrimitive(args)) findFunctions(args, [], found)
-    if (found.length === 0) return `{"method":${id},"arguments":${JSON.stringify(args)},"callbacks":{}}`
-    const callbacks: Record<string, unknown[]> = {}
-    return this.withCallbacks(found, callbacks, (f) => f.path, () => `{"method":${id},"arguments":${JSON.stringify(args, functionPlaceholder)},"callbacks":${JSON.stringify(callbacks)}}`)
-  }
-
-  private write(text: string, onFail: () => void = noop, reject?: (err: KiteError) => void): boolean {
+  private write(text: string): boolean {
     try {
       this.sink.send(text)
       return true
     } catch (err) {
-      onFail()
-      const e = kiteError('KITE_ERR_SEND_FAILED', (err as Error).message)
-      if (reject) reject(e)
-      else this.log.warn({ err }, 'send failed')
+      this.log.warn({ err }, 'send failed')
       return false
     }
   }
 
   /** Makes `ping` run now and every `intervalMs` until replaced or the connection closes. */
   setHeartbeat(intervalMs: number, ping: () => void): void {
-    if (this.heartbeat !== null) clearInterval(this.heartbeat)
+    if (this.heartbeat !== null) this.timers.clearInterval(this.heartbeat)
     if (this.isClosed) return
     ping()
-    this.heartbeat = setInterval(ping, intervalMs)
-    unref(this.heartbeat)
+    this.heartbeat = this.timers.setInterval(ping, intervalMs)
   }
 
   /** Closes the connection from this side. */
@@ -473,17 +365,11 @@ export class KiteConnection extends EventEmitter {
       this.closeCode = code
       this.closeReason = reason ?? ''
     }
-    if (this.heartbeat !== null) clearInterval(this.heartbeat)
+    if (this.heartbeat !== null) this.timers.clearInterval(this.heartbeat)
     this.heartbeat = null
-    this.stopSweep()
     this.log.debug({ callbacksHeld: this.callbacks.size, pendingCalls: this.pending.size, code: this.closeCode }, 'connection closed')
-    const pending = [...this.pending.values()]
-    this.pending.clear()
     this.callbacks.clear()
-    for (const call of pending) {
-      if (call.timer !== null) clearTimeout(call.timer)
-      call.reject(kiteError('KITE_ERR_DISCONNECTED'))
-    }
+    this.pending.failAll(() => kiteError('KITE_ERR_DISCONNECTED'))
     this.abort?.abort()
     this.emit('close')
   }

@@ -20,6 +20,8 @@ export interface DnodeMessage {
  */
 export class ProtocolError extends Error {
   override name = 'ProtocolError'
+  /** Every refusal of the parser has this one code (lib/errors.ts); `closeCode` says which kind. */
+  readonly code = 'KITE_ERR_DNODE_INVALID'
   constructor(
     message: string,
     readonly closeCode: 1007 | 1008 | 1009,

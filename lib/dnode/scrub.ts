@@ -1,4 +1,5 @@
 import type { CallbackPath } from './message.js'
+import { kiteError } from '../errors.js'
 
 /** A function found in outgoing data, with where it sits. */
 export interface FoundFunction {
@@ -27,7 +28,7 @@ export function findFunctions(value: unknown, stack: Array<string | number>, out
     return
   }
   if (value === null || typeof value !== 'object' || !isPlainContainer(value)) return
-  if (stack.length >= MAX_OUTGOING_DEPTH) throw new RangeError('outgoing data is nested too deeply (or cyclic)')
+  if (stack.length >= MAX_OUTGOING_DEPTH) throw kiteError('KITE_ERR_SEND_TOO_DEEP', MAX_OUTGOING_DEPTH)
   if (Array.isArray(value)) {
     for (let i = 0; i < value.length; i++) {
       const item: unknown = value[i]

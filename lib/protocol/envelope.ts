@@ -1,4 +1,6 @@
 import { kiteFromWire, type KiteIdentity } from './kite.js'
+import type { WireError } from '../errors.js'
+import { allPrimitive, encodeMessage, primitiveArrayJson, primitiveJson, scrub, type RegisterCallback } from '../dnode/encode.js'
 
 /** Credentials carried by a call (spec §5.1). */
 export interface KiteAuth {
@@ -16,7 +18,7 @@ export interface CallEnvelope {
 
 /** The reply passed to the response callback (spec §3.2). */
 export interface KiteResponse {
-  error: import('../errors.js').WireError | null
+  error: WireError | null
   result: unknown
 }
 
@@ -65,4 +67,51 @@ export function parseResponse(args: unknown[]): KiteResponse | null {
     return { error: (args[0] ?? null) as KiteResponse['error'], result: args[1] ?? null }
   }
   return null
+}
+
+// Encoding, the other half: what this side sends. Every call and answer is
+// built from cached pieces of JSON around the per-call parts.
+
+/**
+ * The fixed start of every call envelope one side sends, up to `withArgs`:
+ * `{"kite":…,"authentication":…,"responseCallback":"[Function]","withArgs":`.
+ * Built once per identity and credentials; a call appends its arguments.
+ */
+export function envelopeHead(kite: KiteIdentity, auth: KiteAuth | null): string {
+  return `{"kite":${JSON.stringify(kite)},"authentication":${JSON.stringify(auth)},"responseCallback":"[Function]","withArgs":`
+}
+
+/** The head with a trace context in an extra envelope field (Go kites and kite.js ignore it). */
+export function withTraceContext(head: string, trace: object): string {
+  return `{"traceContext":${JSON.stringify(trace)},${head.slice(1)}`
+}
+
+/**
+ * A kite call as a dnode message: the envelope (`head` + `withArgs`) as the
+ * only argument, its response callback `responseId` at `[0,"responseCallback"]`.
+ * Functions among `withArgs` are registered through `register`; throws when
+ * `withArgs` cannot be encoded (then none stays registered).
+ */
+export function encodeCall(method: string, responseId: number, head: string, withArgs: unknown[], register: RegisterCallback, unregister: (id: number) => void): string {
+  if (allPrimitive(withArgs)) return encodeMessage(method, `[${head}${primitiveArrayJson(withArgs)}}]`, `"${responseId}":[0,"responseCallback"]`)
+  const s = scrub(withArgs, [0, 'withArgs'], register, unregister)
+  return encodeMessage(method, `[${head}${s.json}}]`, `"${responseId}":[0,"responseCallback"]${s.callbacks === '' ? '' : ','}${s.callbacks}`)
+}
+
+/** A failed call's answer, in the one-object form (spec §3.2). */
+export function encodeErrorResponse(responseId: number, error: WireError): string {
+  return encodeMessage(responseId, `[{"error":${JSON.stringify(error)},"result":null}]`)
+}
+
+/**
+ * A successful call's answer, in the one-object form. A plain value has
+ * nothing to scrub; functions inside an object result become callbacks.
+ * Throws when the result cannot be encoded (a BigInt, a cycle).
+ */
+export function encodeResultResponse(responseId: number, result: unknown, register: RegisterCallback, unregister: (id: number) => void): string {
+  if (result === undefined || result === null || typeof result !== 'object') {
+    return encodeMessage(responseId, `[{"error":null,"result":${primitiveJson(result)}}]`)
+  }
+  const s = scrub(result, [0, 'result'], register, unregister)
+  return encodeMessage(responseId, `[{"error":null,"result":${s.json}}]`, s.callbacks)
 }

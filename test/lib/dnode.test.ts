@@ -108,7 +108,7 @@ t.test('scrub finds functions at any depth with their paths', async (t) => {
   t.equal(found[0]!.fn, f1)
   const cyclic: Record<string, unknown> = {}
   cyclic.self = cyclic
-  t.throws(() => findFunctions(cyclic, [], []), RangeError)
+  t.throws(() => findFunctions(cyclic, [], []), { name: 'KiteError', code: 'KITE_ERR_SEND_TOO_DEEP', type: 'sendError' })
 })
 
 t.test('envelopes: shapes accepted and refused', async (t) => {

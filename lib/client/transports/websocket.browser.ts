@@ -7,7 +7,8 @@
  * server that leaves more than `maxBufferedBytes` of ours unsent for the
  * grace period is dropped.
  */
-import { MessageBatcher } from '../../dnode/batcher.js'
+import { MessageBatcher } from '../../transport/batcher.js'
+import { kiteError } from '../../errors.js'
 import { WriteGate } from '../../connection/backpressure.js'
 import { parseServerFrame } from './sockjs-frames.js'
 import { joinPath, sockjsSessionPath, type ClientTransport, type TransportEvents, type TransportOptions } from './transport.js'
@@ -78,11 +79,11 @@ abstract class BrowserWebSocketTransport implements ClientTransport {
       }
       // A browser does not say why a WebSocket failed; before it opened, take it as
       // a refused upgrade (the words `auto` looks for), so `auto` falls back to XHR polling.
-      ws.onerror = () => ready(new Error('Unexpected server response: the WebSocket could not be opened'))
+      ws.onerror = () => ready(kiteError('KITE_ERR_TRANSPORT_UPGRADE_REFUSED', 'the WebSocket could not be opened'))
       ws.onclose = (ev: CloseEvent) => {
         if (this.idleTimer !== null) clearInterval(this.idleTimer)
         this.gate?.dispose()
-        if (!this.isOpen) ready(new Error(`Unexpected server response: connection closed (${ev.code})`))
+        if (!this.isOpen) ready(kiteError('KITE_ERR_TRANSPORT_UPGRADE_REFUSED', `connection closed (${ev.code})`))
         else if (!this.closedByUs) this.events.close(`connection closed (${ev.code}${ev.reason.length > 0 ? ` ${ev.reason}` : ''})`)
       }
       ws.onopen = () => this.onSocketOpen(ready)
@@ -90,7 +91,7 @@ abstract class BrowserWebSocketTransport implements ClientTransport {
   }
 
   private fail(reason: string, ready: (err?: Error) => void): void {
-    if (!this.isOpen) ready(new Error(reason))
+    if (!this.isOpen) ready(kiteError('KITE_ERR_TRANSPORT_SOCKJS_OPEN', reason))
     else this.lost(reason)
   }
 
@@ -138,7 +139,7 @@ export class RawWebSocketTransport extends BrowserWebSocketTransport {
   }
 
   send(text: string): void {
-    if (this.ws?.readyState !== WebSocket.OPEN) throw new Error('WebSocket is not open')
+    if (this.ws?.readyState !== WebSocket.OPEN) throw kiteError('KITE_ERR_TRANSPORT_NOT_OPEN', 'the WebSocket')
     this.ws.send(text)
     this.gate?.check()
   }
@@ -158,7 +159,7 @@ export class SockjsWebSocketTransport extends BrowserWebSocketTransport {
     if (!this.opened) {
       this.opened = frame.kind === 'open'
       if (frame.kind === 'open') ready()
-      else ready(new Error(frame.kind === 'close' ? `closed by server: code=${frame.code}, reason=${frame.reason}` : 'expected the SockJS open frame'))
+      else ready(kiteError('KITE_ERR_TRANSPORT_SOCKJS_OPEN', frame.kind === 'close' ? `closed by server: code=${frame.code}, reason=${frame.reason}` : 'expected the open frame'))
       return
     }
     if (frame.kind === 'messages') for (const m of frame.messages) this.events.message(m)
@@ -173,7 +174,7 @@ export class SockjsWebSocketTransport extends BrowserWebSocketTransport {
   })
 
   send(text: string): void {
-    if (this.ws?.readyState !== WebSocket.OPEN) throw new Error('WebSocket is not open')
+    if (this.ws?.readyState !== WebSocket.OPEN) throw kiteError('KITE_ERR_TRANSPORT_NOT_OPEN', 'the WebSocket')
     this.batcher.push(text)
   }
 }

@@ -1,8 +1,9 @@
 import WebSocket from 'ws'
+import { kiteError } from '../../errors.js'
 import { joinPath, sockjsSessionPath, type ClientTransport, type TransportEvents, type TransportOptions } from './transport.js'
 import { parseServerFrame } from './sockjs-frames.js'
-import { corkUntilTickEnd } from '../../dnode/cork.js'
-import { MessageBatcher } from '../../dnode/batcher.js'
+import { corkUntilTickEnd } from '../../transport/cork.js'
+import { MessageBatcher } from '../../transport/batcher.js'
 import { WriteGate } from '../../connection/backpressure.js'
 
 /** `http(s)://` becomes `ws(s)://`; a `ws(s)://` URL stays as it is. */
@@ -20,6 +21,10 @@ export function sockjsWebSocketURL(url: URL): URL {
   return u
 }
 
+function endOfTick(fn: () => void): void {
+  process.nextTick(fn)
+}
+
 function textOf(data: WebSocket.RawData): string {
   if (Array.isArray(data)) return Buffer.concat(data).toString()
   return Buffer.isBuffer(data) ? data.toString() : Buffer.from(data).toString()
@@ -31,6 +36,8 @@ abstract class WebSocketTransport implements ClientTransport {
   protected gate: WriteGate | null = null
   private closedByUs = false
   private isOpen = false
+  /** Something arrived since the idle watch last looked (a flag, not a clock read per message). */
+  private heard = true
 
   constructor(
     protected readonly url: URL,
@@ -76,10 +83,18 @@ abstract class WebSocketTransport implements ClientTransport {
       }
       const onAbort = (): void => ready(signal.reason as Error)
       signal.addEventListener('abort', onAbort, { once: true })
-      ws.on('message', (data) => this.onText(textOf(data), ready))
+      ws.on('message', (data) => {
+        this.heard = true
+        this.onText(textOf(data), ready)
+      })
       ws.on('error', (err) => ready(err))
+      // Any answer but 101 to the upgrade: the server (or a proxy before it) refuses WebSocket here.
+      ws.on('unexpected-response', (_req, res) => {
+        res.resume()
+        ready(kiteError('KITE_ERR_TRANSPORT_UPGRADE_REFUSED', res.statusCode))
+      })
       ws.once('close', (code, reason) => {
-        if (!this.isOpen) ready(new Error(`connection closed (${code})`))
+        if (!this.isOpen) ready(kiteError('KITE_ERR_TRANSPORT_CLOSED', code))
         else if (!this.closedByUs) this.events.close(`connection closed (${code}${reason.length > 0 ? ` ${reason.toString()}` : ''})`)
       })
       this.onDialStarted(ws, ready)
@@ -95,13 +110,16 @@ abstract class WebSocketTransport implements ClientTransport {
     const idle = this.options.idleTimeoutMs
     if (!(idle > 0)) return
     let lastSeen = Date.now()
-    const seen = (): void => {
-      lastSeen = Date.now()
-    }
-    ws.on('message', seen)
-    ws.on('pong', seen)
+    ws.on('pong', () => {
+      this.heard = true
+    })
     const timer = setInterval(() => {
-      if (Date.now() - lastSeen > idle) this.lost(`no data from the peer for ${Math.round(idle / 1000)} s`)
+      const now = Date.now()
+      if (this.heard) {
+        this.heard = false
+        lastSeen = now
+      }
+      if (now - lastSeen > idle) this.lost(`no data from the peer for ${Math.round(idle / 1000)} s`)
       else if (ws.readyState === WebSocket.OPEN) ws.ping()
     }, Math.max(Math.floor(idle / 3), 10))
     timer.unref()
@@ -148,7 +166,7 @@ export class RawWebSocketTransport extends WebSocketTransport {
   }
 
   send(text: string): void {
-    if (this.ws?.readyState !== WebSocket.OPEN) throw new Error('WebSocket is not open')
+    if (this.ws?.readyState !== WebSocket.OPEN) throw kiteError('KITE_ERR_TRANSPORT_NOT_OPEN', 'the WebSocket')
     corkUntilTickEnd(this.ws)
     this.ws.send(text)
     this.gate?.check()
@@ -168,7 +186,7 @@ export class SockjsWebSocketTransport extends WebSocketTransport {
     if (!this.opened) {
       this.opened = frame.kind === 'open'
       if (frame.kind === 'open') ready()
-      else ready(new Error(frame.kind === 'close' ? `closed by server: code=${frame.code}, reason=${frame.reason}` : 'expected the SockJS open frame'))
+      else ready(kiteError('KITE_ERR_TRANSPORT_SOCKJS_OPEN', frame.kind === 'close' ? `closed by server: code=${frame.code}, reason=${frame.reason}` : 'expected the open frame'))
       return
     }
     switch (frame.kind) {
@@ -185,14 +203,16 @@ export class SockjsWebSocketTransport extends WebSocketTransport {
     }
   }
 
+  // Flushed at the end of the tick, as the raw transport uncorks: the calls a caller starts
+  // together leave in one frame, and a lone call waits for no turn of the event loop.
   private readonly batcher = new MessageBatcher((batch) => {
     if (this.ws?.readyState !== WebSocket.OPEN) return
     this.ws.send(JSON.stringify(batch))
     this.gate?.check()
-  })
+  }, endOfTick)
 
   send(text: string): void {
-    if (this.ws?.readyState !== WebSocket.OPEN) throw new Error('WebSocket is not open')
+    if (this.ws?.readyState !== WebSocket.OPEN) throw kiteError('KITE_ERR_TRANSPORT_NOT_OPEN', 'the WebSocket')
     this.batcher.push(text)
   }
 }

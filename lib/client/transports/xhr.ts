@@ -1,4 +1,5 @@
 import { tlsFetch } from '../tls-fetch.js'
+import { kiteError } from '../../errors.js'
 import { joinPath, sockjsSessionPath, type ClientTlsOptions, type ClientTransport, type TransportEvents } from './transport.js'
 import { parseServerFrame } from './sockjs-frames.js'
 import { WriteGate, type BackpressureOptions } from '../../connection/backpressure.js'
@@ -57,7 +58,11 @@ export class XhrPollingTransport implements ClientTransport {
     } catch (err) {
       // fetch says only "fetch failed"; the reason (refused, a certificate that does not verify…) is its cause.
       const cause = (err as { cause?: unknown }).cause
-      if ((err as Error).name === 'TypeError' && cause instanceof Error) throw new Error(`fetch failed: ${cause.message}`, { cause })
+      if ((err as Error).name === 'TypeError' && cause instanceof Error) {
+        const failed = kiteError('KITE_ERR_TRANSPORT_FETCH', cause.message)
+        failed.cause = cause
+        throw failed
+      }
       throw err
     }
   }
@@ -66,9 +71,9 @@ export class XhrPollingTransport implements ClientTransport {
     const both = AbortSignal.any([signal, this.stop.signal])
     const res = await this.post('xhr', '', both)
     const text = await res.text()
-    if (res.status !== 200) throw new Error(`SockJS open failed with status ${res.status}`)
+    if (res.status !== 200) throw kiteError('KITE_ERR_TRANSPORT_SOCKJS_OPEN', `status ${res.status}`)
     const frame = parseServerFrame(text.replace(/\n$/, ''))
-    if (frame.kind !== 'open') throw new Error(frame.kind === 'close' ? `closed by server: code=${frame.code}, reason=${frame.reason}` : 'expected the SockJS open frame')
+    if (frame.kind !== 'open') throw kiteError('KITE_ERR_TRANSPORT_SOCKJS_OPEN', frame.kind === 'close' ? `closed by server: code=${frame.code}, reason=${frame.reason}` : 'expected the open frame')
     void this.pollLoop()
   }
 
@@ -100,7 +105,7 @@ export class XhrPollingTransport implements ClientTransport {
   }
 
   send(text: string): void {
-    if (this.closed) throw new Error('XHR session is closed')
+    if (this.closed) throw kiteError('KITE_ERR_TRANSPORT_NOT_OPEN', 'the XHR session')
     this.outbox.push(text)
     this.outboxChars += text.length
     this.gate.check()
