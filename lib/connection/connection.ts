@@ -5,7 +5,7 @@ import { ProtocolError, parseMessage } from '../dnode/message.js'
 import type { DnodeLimits } from '../dnode/limits.js'
 import { installAt, isResponseCallbackPath } from '../dnode/scrub.js'
 import { encodeInvocation } from '../dnode/encode.js'
-import { encodeCall, encodeErrorResponse, encodeResultResponse, envelopeHead, parseResponse, withTraceContext, type KiteAuth } from '../protocol/envelope.js'
+import { encodeCall, encodeErrorResponse, encodeResultResponse, encodeSerializedResponse, envelopeHead, parseResponse, withTraceContext, type KiteAuth } from '../protocol/envelope.js'
 import { PendingCall, PendingCalls, systemTimers, type Timers } from './pending.js'
 import type { KiteIdentity } from '../protocol/kite.js'
 import type { RemoteWarnings } from './remote-warnings.js'
@@ -298,12 +298,15 @@ export class KiteConnection extends EventEmitter {
     this.callbacks.delete(id)
   }
 
-  /** Answers a call through the caller's response callback, always in the one-object form. */
-  respond(responseId: number, error: unknown, result: unknown, requestId = ''): void {
+  /**
+   * Answers a call through the caller's response callback, always in the one-object form;
+   * `serialize` (a method's compiled result schema) writes the result's JSON instead of scrubbing it.
+   */
+  respond(responseId: number, error: unknown, result: unknown, requestId = '', serialize: ((result: unknown) => string) | null = null): void {
     if (this.isClosed) return
     if (error === null || error === undefined) {
       try {
-        this.write(encodeResultResponse(responseId, result, this.register, this.unregister))
+        this.write(serialize === null ? encodeResultResponse(responseId, result, this.register, this.unregister) : encodeSerializedResponse(responseId, serialize(result)))
         return
       } catch (err) {
         // A result that cannot be encoded (a BigInt, a cycle) is answered with an error instead.

@@ -5,7 +5,7 @@ import { emptyKite, type KiteIdentity } from '../protocol/kite.js'
 import { HandlerLists, KiteMethod, type FinalHandler, type KiteHandler, type MethodHandling, type MethodOptions, type Outcome } from './method.js'
 import { KiteRequest } from './request.js'
 import { callLogStart, logCall } from './call-log.js'
-import { CompiledSchema, type ValidatorCompiler } from './schema.js'
+import { CompiledSchema, type SerializerCompiler, type ValidatorCompiler } from './schema.js'
 import { defaultValidatorCompiler } from './schema-compiler.js'
 import { readTraceCarrier, type CallObservation, type KiteObserver } from '../observe/observer.js'
 import type { Clock } from './throttle.js'
@@ -90,6 +90,7 @@ export class MethodTable extends HandlerLists implements CallHandler {
   private readonly active = new Map<KiteRequest, IncomingCall>()
   private drained: (() => void) | null = null
   private compiler: ValidatorCompiler | null
+  private serializer: SerializerCompiler | null = null
   private compileNow: boolean
   /** Whether results are checked against `result` schemas. */
   readonly checkResults: boolean
@@ -139,8 +140,9 @@ export class MethodTable extends HandlerLists implements CallHandler {
    * Compiles every method's schemas with `compiler` (the app's validator
    * compiler), and the schemas of methods added later at once.
    */
-  useValidatorCompiler(compiler: ValidatorCompiler): void {
+  useValidatorCompiler(compiler: ValidatorCompiler, serializer: SerializerCompiler | null = null): void {
     this.compiler = compiler
+    this.serializer = serializer
     this.compileNow = true
     for (const method of this.methods.values()) if (method.schema !== null) this.compile(method)
   }
@@ -148,7 +150,7 @@ export class MethodTable extends HandlerLists implements CallHandler {
   private compile(method: KiteMethod): void {
     this.compiler ??= defaultValidatorCompiler()
     try {
-      method.compiledSchema = new CompiledSchema(method.schema!, this.compiler, method.name, this.checkResults)
+      method.compiledSchema = new CompiledSchema(method.schema!, this.compiler, method.name, this.checkResults, this.serializer)
     } catch (err) {
       throw usageError('KITE_ERR_METHOD_SETUP', `method ${method.name}: cannot compile its schema: ${(err as Error).message}`)
     }
@@ -216,9 +218,9 @@ export class MethodTable extends HandlerLists implements CallHandler {
       if (obs !== null) obs.end(err)
       return
     }
-    if (isThenable(outcome)) void this.track(conn, call, req, Promise.resolve(outcome), obs)
+    if (isThenable(outcome)) void this.track(conn, call, req, Promise.resolve(outcome), obs, method)
     else {
-      this.reply(conn, call, null, outcome, '', req)
+      this.reply(conn, call, null, outcome, '', req, method.compiledSchema?.serializeResult ?? null)
       if (obs !== null) obs.end(null)
     }
   }
@@ -269,14 +271,14 @@ export class MethodTable extends HandlerLists implements CallHandler {
   }
 
   /** Waits for an asynchronous call, counting it as running until it is answered. */
-  private async track(conn: KiteConnection, call: IncomingCall, req: KiteRequest, work: Promise<unknown>, obs: CallObservation | null): Promise<void> {
+  private async track(conn: KiteConnection, call: IncomingCall, req: KiteRequest, work: Promise<unknown>, obs: CallObservation | null, method: KiteMethod): Promise<void> {
     conn.inFlight++
     this.running++
     this.active.set(req, call)
     try {
       const result = await work
       if (this.active.delete(req)) {
-        this.reply(conn, call, null, result, '', req)
+        this.reply(conn, call, null, result, '', req, method.compiledSchema?.serializeResult ?? null)
         if (obs !== null) obs.end(null)
       } else if (obs !== null) obs.end(kiteError('KITE_ERR_SERVER_CLOSING'))
     } catch (err) {
@@ -405,11 +407,11 @@ export class MethodTable extends HandlerLists implements CallHandler {
     return main
   }
 
-  private reply(conn: KiteConnection, call: IncomingCall, error: unknown, result: unknown, requestId: string, req?: KiteRequest): void {
+  private reply(conn: KiteConnection, call: IncomingCall, error: unknown, result: unknown, requestId: string, req?: KiteRequest, serialize: ((r: unknown) => string) | null = null): void {
     if (error === null) conn.successCount++
     if (req !== undefined && req.startedAt !== 0) logCall(req, error)
     if (call.responseId === null) return
-    conn.respond(call.responseId, error, result, requestId)
+    conn.respond(call.responseId, error, result, requestId, serialize)
   }
 
   /** Answers a failed call; a connection failing authentication too often is closed after the answer. */

@@ -59,6 +59,12 @@ export type DefaultTypeProvider = FastifyTypeProviderDefault
 /** A schema validator as Fastify's validator compilers build them (Ajv functions, or `{value}|{error}` returners). */
 export type ValidatorCompiler = FastifySchemaCompiler<unknown>
 
+/**
+ * A result serializer as Fastify's serializer compilers build them (fast-json-stringify by
+ * default): JSON text for a value of the schema's shape, properties the schema does not name left out.
+ */
+export type SerializerCompiler = (route: { schema: unknown; method: string; url: string; httpStatus: string }) => (data: unknown) => string
+
 /** One place in the arguments where a callback is declared. */
 type CallbackPath = readonly (string | number)[]
 
@@ -69,10 +75,16 @@ export class CompiledSchema {
   readonly resultJson: unknown
   /** Where callbacks are declared; empty when none. */
   readonly callbackPaths: CallbackPath[]
+  /**
+   * The result's JSON, built by the app's serializer compiler from the `result` schema (as Fastify
+   * serializes a route's response); null without a result schema, without a serializer compiler,
+   * or when the result schema declares callbacks (those results are scrubbed as any other).
+   */
+  readonly serializeResult: ((result: unknown) => string) | null
   private readonly validateArgs: ((args: unknown[]) => unknown) | null
   private readonly validateResult: ((result: unknown) => unknown) | null
 
-  constructor(schema: MethodSchema, compile: ValidatorCompiler, method: string, checkResults: boolean) {
+  constructor(schema: MethodSchema, compile: ValidatorCompiler, method: string, checkResults: boolean, serializer: SerializerCompiler | null = null) {
     this.argsJson = schema.args === undefined ? null : argsJsonOf(schema.args)
     this.resultJson = schema.result
     this.callbackPaths = []
@@ -82,6 +94,9 @@ export class CompiledSchema {
     this.validateArgs = forAjv === null ? null : (compile({ schema: forAjv as never, method: 'KITE', url, httpPart: 'body' }) as (args: unknown[]) => unknown)
     this.validateResult =
       checkResults && schema.result !== undefined ? (compile({ schema: withoutCallbacks(schema.result, [], []) as never, method: 'KITE', url, httpPart: 'body' }) as (r: unknown) => unknown) : null
+    const resultCallbacks: CallbackPath[] = []
+    if (schema.result !== undefined) withoutCallbacks(schema.result, [], resultCallbacks)
+    this.serializeResult = serializer !== null && schema.result !== undefined && resultCallbacks.length === 0 ? serializer({ schema: schema.result, method: 'KITE', url, httpStatus: '200' }) : null
   }
 
   /** True when the method declares callback arguments. */

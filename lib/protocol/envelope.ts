@@ -103,6 +103,11 @@ export function encodeErrorResponse(responseId: number, error: WireError): strin
   return encodeMessage(responseId, `[{"error":${JSON.stringify(error)},"result":null}]`)
 }
 
+/** A successful call's answer whose result is JSON already (serialized by the method's result schema). */
+export function encodeSerializedResponse(responseId: number, resultJson: string): string {
+  return encodeMessage(responseId, `[{"error":null,"result":${resultJson}}]`)
+}
+
 /**
  * A successful call's answer, in the one-object form. A plain value has
  * nothing to scrub; functions inside an object result become callbacks.

@@ -4,7 +4,7 @@ import type { Logger } from 'pino'
 import { KiteConnection } from '../../lib/connection/connection.js'
 import { kiteError, toWire, type WireError } from '../../lib/errors.js'
 import type { KiteMethod } from '../../lib/methods/method.js'
-import { argsJsonOf, KITE_CALLBACK, type ValidatorCompiler } from '../../lib/methods/schema.js'
+import { argsJsonOf, KITE_CALLBACK, type SerializerCompiler, type ValidatorCompiler } from '../../lib/methods/schema.js'
 import { defaultValidatorCompiler } from '../../lib/methods/schema-compiler.js'
 import type { KiteAuth } from '../../lib/protocol/envelope.js'
 import { emptyKite } from '../../lib/protocol/kite.js'
@@ -18,6 +18,8 @@ interface FastifySymbols {
 interface SchemaControllerLike {
   setupValidator(serverOptions: unknown): void
   validatorCompiler?: ValidatorCompiler
+  setupSerializer?(serverOptions: unknown): void
+  serializerCompiler?: SerializerCompiler
 }
 
 let symbols: FastifySymbols | null | undefined
@@ -50,6 +52,22 @@ export function appValidatorCompiler(app: FastifyInstance): ValidatorCompiler {
     if (typeof controller.validatorCompiler === 'function') return controller.validatorCompiler
   }
   return (app.validatorCompiler as ValidatorCompiler | undefined) ?? defaultValidatorCompiler()
+}
+
+/**
+ * The serializer compiler Fastify uses for this app's response schemas (fast-json-stringify
+ * unless the app set another with `setSerializerCompiler`), set up as a route with a response
+ * schema sets it up; null when it cannot be had (results are then encoded as any other).
+ */
+export function appSerializerCompiler(app: FastifyInstance): SerializerCompiler | null {
+  const s = fastifySymbols()
+  const holder = app as unknown as Record<symbol, unknown>
+  const controller = s === null ? undefined : (holder[s.kSchemaController] as SchemaControllerLike | undefined)
+  if (s !== null && controller !== undefined && typeof controller.setupSerializer === 'function') {
+    controller.setupSerializer(holder[s.kOptions])
+    if (typeof controller.serializerCompiler === 'function') return controller.serializerCompiler
+  }
+  return (app.serializerCompiler as SerializerCompiler | undefined) ?? null
 }
 
 /** A call made over HTTP: the kite pipeline's answer comes back here instead of over a socket. */

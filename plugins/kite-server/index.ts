@@ -7,7 +7,7 @@ import { Kite } from './kite.js'
 import { resolveServerOptions, type KiteServerOptions } from './options.js'
 import { kiteTransports } from './transports/routes.js'
 import { guardHandshakes } from './handshake.js'
-import { appValidatorCompiler, httpMirror } from './http-mirror.js'
+import { appSerializerCompiler, appValidatorCompiler, httpMirror } from './http-mirror.js'
 import { pluginConfig } from '../../lib/config.js'
 
 declare module 'fastify' {
@@ -95,7 +95,7 @@ async function kiteServerPlugin(app: FastifyInstance, options: KiteServerOptions
   // Method schemas are compiled by the app's own validator compiler (its Ajv
   // options, formats, plugins, shared schemas), once it is final.
   app.addHook('onReady', async () => {
-    kite.methods.useValidatorCompiler(appValidatorCompiler(app))
+    kite.methods.useValidatorCompiler(appValidatorCompiler(app), appSerializerCompiler(app))
   })
   // SIGUSR2 toggles debug logging of this kite (Go's SetupSignalHandler), connections included.
   const configuredLevel = log.level

@@ -197,7 +197,34 @@ t.test('result schemas: a wrong result is an error in development; checkResults 
   await t.rejects(checked.client.tell('liesLater'), { code: 'KITE_ERR_RESULT_INVALID', message: 'result of liesLater does not match its schema: result/ok must be boolean' })
 
   const unchecked = await start(t, setup, { kite: { checkResults: false } })
-  t.equal(await unchecked.client.tell('lies', 3), 'n3', 'unchecked (production) results pass as they are')
+  // Unchecked (production), a result is still written by its schema's serializer, as Fastify writes a
+  // route's response: one it cannot write is an error, not a wrong value.
+  await t.rejects(unchecked.client.tell('lies', 3), { type: 'genericError', code: 'KITE_ERR_HANDLER_FAILED', message: /^cannot encode result: The value "n3" cannot be converted to a number/ })
+  t.equal(await unchecked.client.tell('square', 3), 9)
+})
+
+t.test("result schemas serialize results with the app's serializer compiler (fast-json-stringify), as Fastify serializes responses", async (t) => {
+  const { client } = await start(t, (app) => {
+    const User = Type.Object({ name: Type.String(), age: Type.Integer() })
+    app.kite.handle('user', { schema: { result: User }, auth: false }, () => ({ name: 'ann', age: 41, password: 'hunter2' }) as { name: string; age: number })
+    app.kite.handle('users', { schema: { result: Type.Array(User) }, auth: false }, async () => {
+      const rows = [{ name: 'bo', age: 7, token: 'x' }]
+      return rows
+    })
+    app.kite.handle('plain', { auth: false }, () => ({ name: 'cy', password: 'kept' }))
+    app.kite.handle('withCallback', { schema: { result: Type.Object({ n: Type.Number(), done: kiteCallback() }) }, auth: false }, () => ({ n: 1, done: (() => 'called') as unknown as KiteCallback<[]> }))
+  })
+  t.same(await client.tell('user'), { name: 'ann', age: 41 }, 'properties the schema does not name are left out (a password never leaks)')
+  t.same(await client.tell('users'), [{ name: 'bo', age: 7 }], 'asynchronous handlers too')
+  t.same(await client.tell('plain'), { name: 'cy', password: 'kept' }, 'a method without a result schema answers what it returns')
+  const withCallback = (await client.tell('withCallback')) as { n: number; done: () => Promise<unknown> }
+  t.equal(withCallback.n, 1)
+  t.equal(typeof withCallback.done, 'function', 'a result schema that declares callbacks is encoded as before: its functions stay callable')
+
+  const custom = await start(t, (app) => {
+    app.kite.handle('user', { schema: { result: Type.Object({ name: Type.String() }) }, auth: false }, () => ({ name: 'dee' }))
+  }, { before: async (app) => void app.setSerializerCompiler(() => (data) => JSON.stringify({ serializedBy: 'the app', data })) })
+  t.same(await custom.client.tell('user'), { serializedBy: 'the app', data: { name: 'dee' } }, 'a serializer compiler set with app.setSerializerCompiler is the one used')
 })
 
 t.test('callback arguments: declared with kiteCallback(), validated as functions, awaited as promises', async (t) => {
