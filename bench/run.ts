@@ -2,7 +2,7 @@ import { Worker } from 'node:worker_threads'
 import WebSocket from 'ws'
 import { KiteClient } from '../lib/client/client.js'
 import type { TransportName } from '../lib/client/transports/transport.js'
-import { schemaDispatchCost } from './schema-dispatch.js'
+import { resultEncodeCost, schemaDispatchCost } from './schema-dispatch.js'
 import { runObserveBench } from './observe.js'
 import { neutralClient } from './neutral.js'
 import { clientCost } from './client-cost.js'
@@ -220,6 +220,11 @@ console.log(
   `args schema, dispatch alone (in process, no sockets): ${dispatch.schemaNs.toFixed(0)} ns per call vs ${dispatch.plainNs.toFixed(0)} ns without; ` +
     `${dispatch.ratio.toFixed(2)}x the calls/s (validation costs ${(dispatch.schemaNs - dispatch.plainNs).toFixed(0)} ns per call, ` +
     `${((100 * (dispatch.schemaNs - dispatch.plainNs)) / (1e9 / median(schemaRuns[0]!.map((r) => r.callsPerSec)))).toFixed(1)}% of a whole call at 32 in flight above)`,
+)
+const encode = await resultEncodeCost()
+console.log(
+  `result schema, encoding an object result (in process, no sockets): ${encode.schemaNs.toFixed(0)} ns per call written by the schema's serializer ` +
+    `vs ${encode.plainNs.toFixed(0)} ns scrubbed and stringified without one: ${encode.ratio.toFixed(2)}x the calls/s`,
 )
 for (const line of observeLines) console.log(line)
 
