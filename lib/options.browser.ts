@@ -40,6 +40,10 @@ export class OptionChecker {
     return v as T
   }
 
+  raw(name: string): unknown {
+    return this.o[name]
+  }
+
   numberValue(name: string, value: unknown, fallback: number, rule: NumberRule = {}): number {
     const v = value ?? fallback
     const ok = typeof v === 'number' && Number.isFinite(v) && (!rule.integer || Number.isInteger(v)) && (v >= (rule.min ?? 0) || (rule.zero === true && v === 0)) && (rule.max === undefined || v <= rule.max)
