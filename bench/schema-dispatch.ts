@@ -14,38 +14,7 @@ export function schemaDispatchCost(rounds = 7, callsPerRound = 200_000): { plain
   const table = new MethodTable({ validatorCompiler: undefined })
   table.handle('square', { auth: false }, (req) => (req.args[0] as number) ** 2)
   table.handle('schemaSquare', { schema: { args: [{ type: 'number' }] }, auth: false }, (req) => (req.args[0] as number) ** 2)
-  let written = 0
-  const conn = new KiteConnection({
-    sink: { send: (text) => void (written += text.length), close: () => {} },
-    handler: table,
-    limits: resolveLimits({}),
-    log: pino({ level: 'silent' }),
-    localKite: localKite({ name: 'bench', version: '1.0.0' }),
-    transport: 'bench',
-  })
-  const kite = localKite({ name: 'kite-client', version: '1.0.0' })
-  const run = (method: string): number => {
-    const t0 = process.hrtime.bigint()
-    for (let i = 0; i < callsPerRound; i++) table.handleCall(conn, { method, args: [{ kite, authentication: null, withArgs: [4] }], responseId: 1 })
-    return Number(process.hrtime.bigint() - t0) / callsPerRound
-  }
-  run('square')
-  run('schemaSquare')
-  const plain: number[] = []
-  const schema: number[] = []
-  for (let r = 0; r < rounds; r++) {
-    if (r % 2 === 0) {
-      plain.push(run('square'))
-      schema.push(run('schemaSquare'))
-    } else {
-      schema.push(run('schemaSquare'))
-      plain.push(run('square'))
-    }
-  }
-  if (written === 0) throw new Error('nothing answered')
-  const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!
-  const plainNs = median(plain)
-  const schemaNs = median(schema)
+  const { aNs: plainNs, bNs: schemaNs } = alternate(table, [4], 'square', 'schemaSquare', rounds, callsPerRound)
   return { plainNs, schemaNs, ratio: plainNs / schemaNs }
 }
 
@@ -65,6 +34,13 @@ export async function resultEncodeCost(rounds = 7, callsPerRound = 100_000): Pro
   table.handle('plainUser', { auth: false }, value)
   table.handle('schemaUser', { schema: { result: user }, auth: false }, value)
   table.useValidatorCompiler(appValidatorCompiler(app), appSerializerCompiler(app))
+  const { aNs: plainNs, bNs: schemaNs } = alternate(table, [], 'plainUser', 'schemaUser', rounds, callsPerRound)
+  await app.close()
+  return { plainNs, schemaNs, ratio: plainNs / schemaNs }
+}
+
+/** A connection answering into a counter (no socket), the table's calls timed per round, and two methods alternated: medians in ns per call. */
+function alternate(table: MethodTable, withArgs: unknown[], a: string, b: string, rounds: number, callsPerRound: number): { aNs: number; bNs: number } {
   let written = 0
   const conn = new KiteConnection({
     sink: { send: (text) => void (written += text.length), close: () => {} },
@@ -77,21 +53,14 @@ export async function resultEncodeCost(rounds = 7, callsPerRound = 100_000): Pro
   const kite = localKite({ name: 'kite-client', version: '1.0.0' })
   const run = (method: string): number => {
     const t0 = process.hrtime.bigint()
-    for (let i = 0; i < callsPerRound; i++) table.handleCall(conn, { method, args: [{ kite, authentication: null, withArgs: [] }], responseId: 1 })
+    for (let i = 0; i < callsPerRound; i++) table.handleCall(conn, { method, args: [{ kite, authentication: null, withArgs }], responseId: 1 })
     return Number(process.hrtime.bigint() - t0) / callsPerRound
   }
-  run('plainUser')
-  run('schemaUser')
-  const plain: number[] = []
-  const schema: number[] = []
-  for (let r = 0; r < rounds; r++) {
-    const order = r % 2 === 0 ? ['plainUser', 'schemaUser'] : ['schemaUser', 'plainUser']
-    for (const m of order) (m === 'plainUser' ? plain : schema).push(run(m))
-  }
-  await app.close()
+  run(a)
+  run(b)
+  const times: Record<string, number[]> = { [a]: [], [b]: [] }
+  for (let r = 0; r < rounds; r++) for (const m of r % 2 === 0 ? [a, b] : [b, a]) times[m]!.push(run(m))
   if (written === 0) throw new Error('nothing answered')
-  const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!
-  const plainNs = median(plain)
-  const schemaNs = median(schema)
-  return { plainNs, schemaNs, ratio: plainNs / schemaNs }
+  const median = (xs: number[]): number => [...xs].sort((x, y) => x - y)[Math.floor(xs.length / 2)]!
+  return { aNs: median(times[a]!), bNs: median(times[b]!) }
 }

@@ -44,14 +44,21 @@ function fastifySymbols(): FastifySymbols | null {
  * Zod…) all apply to kite methods.
  */
 export function appValidatorCompiler(app: FastifyInstance): ValidatorCompiler {
-  const s = fastifySymbols()
-  const holder = app as unknown as Record<symbol, unknown>
-  const controller = s === null ? undefined : (holder[s.kSchemaController] as SchemaControllerLike | undefined)
-  if (s !== null && controller !== undefined && typeof controller.setupValidator === 'function') {
-    controller.setupValidator(holder[s.kOptions])
-    if (typeof controller.validatorCompiler === 'function') return controller.validatorCompiler
+  const controller = schemaController(app)
+  if (controller !== null && typeof controller.it.setupValidator === 'function') {
+    controller.it.setupValidator(controller.serverOptions)
+    if (typeof controller.it.validatorCompiler === 'function') return controller.it.validatorCompiler
   }
   return (app.validatorCompiler as ValidatorCompiler | undefined) ?? defaultValidatorCompiler()
+}
+
+/** The app's schema controller (Fastify internals, reached through its symbols) and its server options; null when out of reach. */
+function schemaController(app: FastifyInstance): { it: SchemaControllerLike; serverOptions: unknown } | null {
+  const s = fastifySymbols()
+  if (s === null) return null
+  const holder = app as unknown as Record<symbol, unknown>
+  const it = holder[s.kSchemaController] as SchemaControllerLike | undefined
+  return it === undefined ? null : { it, serverOptions: holder[s.kOptions] }
 }
 
 /**
@@ -60,12 +67,10 @@ export function appValidatorCompiler(app: FastifyInstance): ValidatorCompiler {
  * schema sets it up; null when it cannot be had (results are then encoded as any other).
  */
 export function appSerializerCompiler(app: FastifyInstance): SerializerCompiler | null {
-  const s = fastifySymbols()
-  const holder = app as unknown as Record<symbol, unknown>
-  const controller = s === null ? undefined : (holder[s.kSchemaController] as SchemaControllerLike | undefined)
-  if (s !== null && controller !== undefined && typeof controller.setupSerializer === 'function') {
-    controller.setupSerializer(holder[s.kOptions])
-    if (typeof controller.serializerCompiler === 'function') return controller.serializerCompiler
+  const controller = schemaController(app)
+  if (controller !== null && typeof controller.it.setupSerializer === 'function') {
+    controller.it.setupSerializer(controller.serverOptions)
+    if (typeof controller.it.serializerCompiler === 'function') return controller.it.serializerCompiler
   }
   return (app.serializerCompiler as SerializerCompiler | undefined) ?? null
 }
