@@ -4,7 +4,7 @@ import { KiteClient } from '../lib/client/client.js'
 import { callLogStart, logCall } from '../lib/methods/call-log.js'
 import type { KiteConnection } from '../lib/connection/connection.js'
 import type { KiteRequest } from '../lib/methods/request.js'
-import { measure, median, type Measured } from './pool.js'
+import { measure, median, type Measured } from './measure.js'
 
 /** In process, no sockets: what `callLogStart` + `logCall` cost per call with the logger at `level`, ns of CPU time (median of 5 × 100,000). */
 function inProcessNs(level: 'info' | 'warn'): number {

@@ -1,4 +1,5 @@
 import { Worker } from 'node:worker_threads'
+import { measure as measureLoop, type OneCall } from './measure.js'
 import WebSocket from 'ws'
 import { KiteClient } from '../lib/client/client.js'
 import type { TransportName } from '../lib/client/transports/transport.js'
@@ -26,30 +27,10 @@ interface Result {
   clientUs: number
 }
 
-type OneCall = () => Promise<unknown>
-
+/** One case's figures: the shared loop (bench/measure.ts) for SECONDS. */
 async function measure(name: string, inFlight: number, call: OneCall): Promise<Result> {
-  // Warm up, then run `inFlight` loops for SECONDS.
-  const warmEnd = Date.now() + 500
-  await Promise.all(Array.from({ length: inFlight }, async () => {
-    while (Date.now() < warmEnd) await call()
-  }))
-  const latencies: number[] = []
-  const elu0 = performance.eventLoopUtilization()
-  const end = performance.now() + SECONDS * 1000
-  const start = performance.now()
-  await Promise.all(Array.from({ length: inFlight }, async () => {
-    while (performance.now() < end) {
-      const t0 = performance.now()
-      await call()
-      latencies.push(performance.now() - t0)
-    }
-  }))
-  const elapsed = (performance.now() - start) / 1000
-  const elu = performance.eventLoopUtilization(elu0)
-  latencies.sort((a, b) => a - b)
-  const pick = (q: number): number => latencies[Math.min(latencies.length - 1, Math.floor(q * latencies.length))]!
-  return { name, inFlight, callsPerSec: latencies.length / elapsed, p50: pick(0.5), p99: pick(0.99), clientUs: (elu.active * 1000) / latencies.length }
+  const m = await measureLoop(inFlight, SECONDS, call)
+  return { name, inFlight, callsPerSec: m.callsPerSec, p50: m.p50, p99: m.p99, clientUs: m.clientPerCall }
 }
 
 /**
