@@ -1,3 +1,6 @@
+import { kiteError, type KiteError } from '../../errors.js'
+import type { TransportEvents } from './transport.js'
+
 /** What one SockJS frame from the server means to a client. */
 export type ServerFrame =
   | { kind: 'open' }
@@ -35,4 +38,24 @@ export function parseServerFrame(frame: string): ServerFrame {
     return { kind: 'invalid', reason: 'broken frame' }
   }
   return { kind: 'invalid', reason: 'invalid frame type' }
+}
+
+/** The error of a SockJS session whose first frame was not `o` (spec §1.3). */
+export function sockjsOpenError(frame: ServerFrame): KiteError {
+  return kiteError('KITE_ERR_TRANSPORT_SOCKJS_OPEN', frame.kind === 'close' ? `closed by server: code=${frame.code}, reason=${frame.reason}` : 'expected the open frame')
+}
+
+/**
+ * One frame of an open SockJS session, for every client transport (WebSocket in Node and in the
+ * browser, XHR polling): its messages go to `events`; returns why the session is lost (`c[…]`,
+ * a broken frame), or null.
+ */
+export function deliverSockjsFrame(frame: ServerFrame, events: Pick<TransportEvents, 'message'>): string | null {
+  if (frame.kind === 'messages') {
+    for (const m of frame.messages) events.message(m)
+    return null
+  }
+  if (frame.kind === 'close') return `closed by server: code=${frame.code}, reason=${frame.reason}`
+  if (frame.kind === 'invalid') return frame.reason
+  return null
 }

@@ -10,7 +10,7 @@
 import { MessageBatcher } from '../../transport/batcher.js'
 import { kiteError } from '../../errors.js'
 import { WriteGate } from '../../connection/backpressure.js'
-import { parseServerFrame } from './sockjs-frames.js'
+import { deliverSockjsFrame, parseServerFrame, sockjsOpenError } from './sockjs-frames.js'
 import { joinPath, sockjsSessionPath, type ClientTransport, type TransportEvents, type TransportOptions } from './transport.js'
 
 export function toWebSocketURL(url: URL): URL {
@@ -158,13 +158,12 @@ export class SockjsWebSocketTransport extends BrowserWebSocketTransport {
     const frame = parseServerFrame(text)
     if (!this.opened) {
       this.opened = frame.kind === 'open'
-      if (frame.kind === 'open') ready()
-      else ready(kiteError('KITE_ERR_TRANSPORT_SOCKJS_OPEN', frame.kind === 'close' ? `closed by server: code=${frame.code}, reason=${frame.reason}` : 'expected the open frame'))
+      if (this.opened) ready()
+      else ready(sockjsOpenError(frame))
       return
     }
-    if (frame.kind === 'messages') for (const m of frame.messages) this.events.message(m)
-    else if (frame.kind === 'close') this.lost(`closed by server: code=${frame.code}, reason=${frame.reason}`)
-    else if (frame.kind === 'invalid') this.lost(frame.reason)
+    const lost = deliverSockjsFrame(frame, this.events)
+    if (lost !== null) this.lost(lost)
   }
 
   private readonly batcher = new MessageBatcher((batch) => {

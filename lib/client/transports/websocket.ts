@@ -1,7 +1,7 @@
 import WebSocket from 'ws'
 import { kiteError } from '../../errors.js'
 import { joinPath, sockjsSessionPath, type ClientTransport, type TransportEvents, type TransportOptions } from './transport.js'
-import { parseServerFrame } from './sockjs-frames.js'
+import { deliverSockjsFrame, parseServerFrame, sockjsOpenError } from './sockjs-frames.js'
 import { corkUntilTickEnd } from '../../transport/cork.js'
 import { MessageBatcher } from '../../transport/batcher.js'
 import { WriteGate } from '../../connection/backpressure.js'
@@ -185,22 +185,12 @@ export class SockjsWebSocketTransport extends WebSocketTransport {
     const frame = parseServerFrame(text)
     if (!this.opened) {
       this.opened = frame.kind === 'open'
-      if (frame.kind === 'open') ready()
-      else ready(kiteError('KITE_ERR_TRANSPORT_SOCKJS_OPEN', frame.kind === 'close' ? `closed by server: code=${frame.code}, reason=${frame.reason}` : 'expected the open frame'))
+      if (this.opened) ready()
+      else ready(sockjsOpenError(frame))
       return
     }
-    switch (frame.kind) {
-      case 'messages':
-        for (const m of frame.messages) this.events.message(m)
-        return
-      case 'close':
-        this.lost(`closed by server: code=${frame.code}, reason=${frame.reason}`)
-        return
-      case 'invalid':
-        this.lost(frame.reason)
-        return
-      default:
-    }
+    const lost = deliverSockjsFrame(frame, this.events)
+    if (lost !== null) this.lost(lost)
   }
 
   // Flushed at the end of the tick, as the raw transport uncorks: the calls a caller starts

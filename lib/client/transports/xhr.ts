@@ -1,7 +1,7 @@
 import { tlsFetch } from '../tls-fetch.js'
 import { kiteError } from '../../errors.js'
 import { joinPath, sockjsSessionPath, type ClientTlsOptions, type ClientTransport, type TransportEvents } from './transport.js'
-import { parseServerFrame } from './sockjs-frames.js'
+import { deliverSockjsFrame, parseServerFrame, sockjsOpenError } from './sockjs-frames.js'
 import { WriteGate, type BackpressureOptions } from '../../connection/backpressure.js'
 
 /** How long a poll may wait for its first byte before a new one is sent (G `Config.Timeout`). */
@@ -73,7 +73,7 @@ export class XhrPollingTransport implements ClientTransport {
     const text = await res.text()
     if (res.status !== 200) throw kiteError('KITE_ERR_TRANSPORT_SOCKJS_OPEN', `status ${res.status}`)
     const frame = parseServerFrame(text.replace(/\n$/, ''))
-    if (frame.kind !== 'open') throw kiteError('KITE_ERR_TRANSPORT_SOCKJS_OPEN', frame.kind === 'close' ? `closed by server: code=${frame.code}, reason=${frame.reason}` : 'expected the open frame')
+    if (frame.kind !== 'open') throw sockjsOpenError(frame)
     void this.pollLoop()
   }
 
@@ -98,9 +98,8 @@ export class XhrPollingTransport implements ClientTransport {
       if (status !== 200) return this.lost(`poll answered with status ${status}`)
       if (text === '') return this.lost('session ended by the server')
       const frame = parseServerFrame(text.replace(/\n$/, ''))
-      if (frame.kind === 'messages') for (const m of frame.messages) this.events.message(m)
-      else if (frame.kind === 'close') return this.lost(`closed by server: code=${frame.code}, reason=${frame.reason}`)
-      else if (frame.kind === 'invalid') return this.lost(frame.reason)
+      const lost = deliverSockjsFrame(frame, this.events)
+      if (lost !== null) return this.lost(lost)
     }
   }
 
