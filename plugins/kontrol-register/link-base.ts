@@ -10,11 +10,37 @@ export interface LinkEvents {
   lost: [reason: string]
 }
 
-/** What every link to Kontrol keeps: the URLs it rotates through, its kite.key, its backoff and one timer. */
-export abstract class LinkBase extends EventEmitter<LinkEvents> {
+/** What every link (to Kontrol, to a proxy) keeps to start over: its backoff and one timer, none once closed. */
+export abstract class Retrying<E extends Record<keyof E, unknown[]>> extends EventEmitter<E> {
   protected closed = false
   protected timer: NodeJS.Timeout | null = null
   protected readonly backoff: Backoff
+
+  constructor(backoff: BackoffOptions | undefined) {
+    super()
+    this.backoff = new Backoff({ initialMs: 500, maxMs: 30000, ...backoff })
+  }
+
+  /** Runs `fn` after `ms` (replacing what was scheduled), unless closed. */
+  protected schedule(ms: number, fn: () => Promise<void>): void {
+    if (this.closed) return
+    if (this.timer !== null) clearTimeout(this.timer)
+    this.timer = setTimeout(() => {
+      this.timer = null
+      void fn()
+    }, ms)
+    this.timer.unref()
+  }
+
+  async close(): Promise<void> {
+    this.closed = true
+    if (this.timer !== null) clearTimeout(this.timer)
+    this.timer = null
+  }
+}
+
+/** What every link to Kontrol keeps: the URLs it rotates through and its kite.key, besides its retries. */
+export abstract class LinkBase extends Retrying<LinkEvents> {
   protected kiteKey: string
   private attempt = 0
 
@@ -22,8 +48,7 @@ export abstract class LinkBase extends EventEmitter<LinkEvents> {
     protected readonly base: { urls: string[]; kiteKey: string; backoff?: BackoffOptions },
     protected readonly registerURL: () => string,
   ) {
-    super()
-    this.backoff = new Backoff({ initialMs: 500, maxMs: 30000, ...base.backoff })
+    super(base.backoff)
     this.kiteKey = base.kiteKey
   }
 
@@ -46,22 +71,5 @@ export abstract class LinkBase extends EventEmitter<LinkEvents> {
   /** The next Kontrol URL to try, in turn. */
   protected nextURL(): string {
     return this.base.urls[this.attempt++ % this.base.urls.length]!
-  }
-
-  /** Runs `fn` after `ms` (replacing what was scheduled), unless closed. */
-  protected schedule(ms: number, fn: () => Promise<void>): void {
-    if (this.closed) return
-    if (this.timer !== null) clearTimeout(this.timer)
-    this.timer = setTimeout(() => {
-      this.timer = null
-      void fn()
-    }, ms)
-    this.timer.unref()
-  }
-
-  async close(): Promise<void> {
-    this.closed = true
-    if (this.timer !== null) clearTimeout(this.timer)
-    this.timer = null
   }
 }

@@ -1,11 +1,11 @@
-import { EventEmitter } from 'node:events'
 import type { Logger } from 'pino'
-import { Backoff, type BackoffOptions } from '../../lib/client/backoff.js'
+import type { BackoffOptions } from '../../lib/client/backoff.js'
 import { KiteClient } from '../../lib/client/client.js'
 import type { TransportName } from '../../lib/client/transports/transport.js'
 import { kiteError } from '../../lib/errors.js'
 import type { KiteIdentity } from '../../lib/protocol/kite.js'
 import type { KontrolQuery } from '../../lib/protocol/kontrol.js'
+import { Retrying } from './link-base.js'
 
 export interface ProxyLinkOptions {
   /** `reverse` (a kite named `proxy`) or `tunnel` (`tunnelproxy`). */
@@ -57,17 +57,13 @@ export interface ProxyLinkEvents {
  * drops. For a tunnel proxy the same connection carries its `kite.tunnel`
  * calls.
  */
-export class ProxyLink extends EventEmitter<ProxyLinkEvents> {
+export class ProxyLink extends Retrying<ProxyLinkEvents> {
   client: KiteClient | null = null
-  private closed = false
-  private timer: NodeJS.Timeout | null = null
-  private readonly backoff: Backoff
   /** Hosts the tunnel proxy's `kite.tunnel` URLs may be on: the proxy's URL and the public one its register returned. */
   private tunnelHosts: Set<string> | null = null
 
   constructor(private readonly o: ProxyLinkOptions) {
-    super()
-    this.backoff = new Backoff({ initialMs: 500, maxMs: 30000, ...o.backoff })
+    super(o.backoff)
   }
 
   start(): void {
@@ -127,19 +123,11 @@ export class ProxyLink extends EventEmitter<ProxyLinkEvents> {
   }
 
   private retry(): void {
-    if (this.closed) return
-    if (this.timer !== null) clearTimeout(this.timer)
-    this.timer = setTimeout(() => {
-      this.timer = null
-      void this.dial()
-    }, this.backoff.next())
-    this.timer.unref()
+    this.schedule(this.backoff.next(), () => this.dial())
   }
 
-  async close(): Promise<void> {
-    this.closed = true
-    if (this.timer !== null) clearTimeout(this.timer)
-    this.timer = null
+  override async close(): Promise<void> {
+    await super.close()
     await this.client?.close()
   }
 }
