@@ -1,23 +1,31 @@
 import { Worker } from 'node:worker_threads'
 import { BasicTracerProvider, SimpleSpanProcessor } from '@opentelemetry/sdk-trace-base'
-import { KiteClient, type KiteClientOptions } from '../lib/client/client.js'
+import { KiteClient } from '../lib/client/client.js'
 import { KiteMetrics } from '../lib/observe/metrics.js'
 import { kiteTracer } from '../lib/observe/tracing.js'
 import type { KiteObserver } from '../lib/observe/observer.js'
 import type { KiteConnection } from '../lib/connection/connection.js'
 import { DropExporter } from './drop-exporter.js'
+import { median } from './measure.js'
 
 /**
  * The bench of metrics and tracing, raw WebSocket, both ends observed
- * (the KiteClient and the kite), against the same kite with nothing installed,
- * all measured in the same run (interleaved with the other cases):
+ * (the KiteClient and the kite), against nothing installed, all measured in
+ * the same run, in alternating slices:
  *
- * - `observe off`: no observer (the baseline of the ratios below), and a second
- *   identical kite as an A/A control: its ratio shows the noise of the run;
- * - `metrics on`: kiteMetrics on the kite, a KiteMetrics observer on the client;
- * - `tracing, no-op tracer`: kiteTracing / kiteTracer with no SDK registered;
+ * - `observe off`: no observer (the baseline of the ratios below), measured
+ *   twice per round in slices of its own: the second (`off again`) is the
+ *   A/A control, its ratio the noise of the run;
+ * - `metrics on`: kiteMetrics' observer on the kite, a KiteMetrics on the client;
+ * - `tracing, no-op tracer`: a kiteTracer with no SDK registered on both ends;
  * - `tracing, SDK, drop exporter`: an OpenTelemetry SDK (context manager on the
- *   kite, SimpleSpanProcessor, an exporter that drops spans); trace context is sent.
+ *   kite, SimpleSpanProcessor, an exporter that drops spans); trace context is
+ *   sent. Its own kite (an SDK's context manager is process-wide).
+ *
+ * The first four are one kite and one connection whose observers are switched
+ * between slices (`app.kite.addObserver`/`removeObserver`, `client.observer`):
+ * two identical kites on two sockets differ by a few percent in the same run,
+ * as much as what is measured here.
  */
 type OneCall = () => Promise<unknown>
 
@@ -26,21 +34,24 @@ function spawn(mode: 'plain' | 'sdk'): Promise<{ worker: Worker; urls: Record<st
   return new Promise((resolve) => worker.once('message', (urls: Record<string, string>) => resolve({ worker, urls })))
 }
 
-async function client(url: string, options: KiteClientOptions): Promise<{ call: OneCall; close: () => Promise<void> }> {
-  const c = new KiteClient(url, { transport: 'websocket', ...options })
-  await c.connect()
-  return { call: () => c.tell('square', 4), close: () => c.close() }
+/** Switches the observers of the plain kite (in its worker) and waits until it has. */
+function observeOnServer(worker: Worker, observe: 'off' | 'metrics' | 'noop'): Promise<void> {
+  return new Promise((resolve) => {
+    worker.once('message', () => resolve())
+    worker.postMessage({ observe })
+  })
 }
 
 export const NAMES = {
   off: 'observe off (raw WS)',
-  off2: 'observe off, 2nd kite (A/A)',
+  off2: 'observe off again (A/A)',
   metrics: 'metrics on',
   noop: 'tracing, no-op tracer',
   sdk: 'tracing, SDK, drop exporter',
 } as const
 
-type Opened = { call: OneCall; close: () => unknown }
+/** One case: what to switch on before its slice, and the call to make. */
+type Case = { before: () => Promise<void>; call: OneCall }
 
 /**
  * What an observer adds to one call, in µs: a server and a client observation
@@ -68,8 +79,25 @@ function observerCost(make: () => KiteObserver): number {
   return runs[1]!
 }
 
-/** Runs `inFlight` loops of `call` for `ms`; returns the calls completed. */
-async function slice(call: OneCall, inFlight: number, ms: number): Promise<number> {
+/**
+ * The cases in a new order every round (a fixed seed, so runs repeat): with a
+ * rotation each case always follows the same one, and what a slice leaves
+ * behind (garbage, a cooling cache) always lands on the same next case.
+ */
+function shuffled<T>(items: readonly T[], round: number): T[] {
+  const out = [...items]
+  let seed = (round + 1) * 2654435761
+  for (let i = out.length - 1; i > 0; i--) {
+    seed = (Math.imul(seed, 1103515245) + 12345) >>> 0
+    const j = (seed >>> 16) % (i + 1)
+    ;[out[i], out[j]] = [out[j]!, out[i]!]
+  }
+  return out
+}
+
+/** Runs `inFlight` loops of `call` for `ms`: the calls completed, and the process's CPU time (both threads) per call in µs. */
+async function slice(call: OneCall, inFlight: number, ms: number): Promise<{ calls: number; cpuUs: number }> {
+  const cpu0 = process.cpuUsage()
   const end = performance.now() + ms
   let done = 0
   await Promise.all(
@@ -80,7 +108,8 @@ async function slice(call: OneCall, inFlight: number, ms: number): Promise<numbe
       }
     }),
   )
-  return done
+  const cpu = process.cpuUsage(cpu0)
+  return { calls: done, cpuUs: (cpu.user + cpu.system) / done }
 }
 
 /**
@@ -96,35 +125,59 @@ export async function runObserveBench(inFlights: number[], seconds: number): Pro
   const SLICE_MS = 200
   let lastOffPerSec = 0
   const lines: string[] = []
-  lines.push(`observability: square(4), raw WebSocket, both ends observed; ${SLICE_MS} ms slices alternating between the cases, ${seconds}s per case in all; ratios against "observe off" in the same run`)
-  lines.push(['case'.padEnd(30), 'in flight', 'calls/s'.padStart(9), 'vs off'.padStart(8)].join('  '))
+  lines.push(`observability: square(4), raw WebSocket, both ends observed; ${SLICE_MS} ms slices alternating between the cases, ${seconds}s per case in all; the off, metrics and no-op cases on one kite and connection with observers switched between slices; calls/s: median slice; ratios: median over the rounds of each case's calls / the off case's in the same round, and of the off case's CPU time per call (process, both threads) / each case's`)
+  lines.push(['case'.padEnd(30), 'in flight', 'calls/s'.padStart(9), 'vs off'.padStart(8), 'CPU vs off'.padStart(10)].join('  '))
+  const clientMetrics = new KiteMetrics()
+  const clientTracer = kiteTracer()
   for (const inFlight of inFlights) {
-    const opened: Array<[string, Opened]> = [
-      [NAMES.off, await client(plain.urls.off!, {})],
-      [NAMES.off2, await client(plain.urls.off2!, {})],
-      [NAMES.metrics, await client(plain.urls.metrics!, { observer: new KiteMetrics() })],
-      [NAMES.noop, await client(plain.urls.noop!, { observer: kiteTracer() })],
-      [NAMES.sdk, await client(sdk.urls.sdk!, { observer: kiteTracer({ tracer: provider.getTracer('bench') }) })],
+    const kite = new KiteClient(plain.urls.kite!, { transport: 'websocket' })
+    await kite.connect()
+    const traced = new KiteClient(sdk.urls.sdk!, { transport: 'websocket', observer: kiteTracer({ tracer: provider.getTracer('bench') }) })
+    await traced.connect()
+    const onKite = (observe: 'off' | 'metrics' | 'noop', observer: KiteObserver | null): Case => ({
+      before: async () => {
+        await observeOnServer(plain.worker, observe)
+        kite.observer = observer
+      },
+      call: () => kite.tell('square', 4),
+    })
+    const cases: Array<[string, Case]> = [
+      [NAMES.off, onKite('off', null)],
+      [NAMES.off2, onKite('off', null)],
+      [NAMES.metrics, onKite('metrics', clientMetrics)],
+      [NAMES.noop, onKite('noop', clientTracer)],
+      [NAMES.sdk, { before: async () => {}, call: () => traced.tell('square', 4) }],
     ]
-    for (const [, o] of opened) await slice(o.call, inFlight, 300) // warm up
-    const totals = new Map<string, number>(opened.map(([name]) => [name, 0]))
+    for (const [, c] of cases) {
+      await c.before()
+      await slice(c.call, inFlight, 300) // warm up
+    }
+    const counts = new Map<string, Array<{ calls: number; cpuUs: number }>>(cases.map(([name]) => [name, []]))
     const rounds = Math.max(1, Math.round((seconds * 1000) / SLICE_MS))
     for (let round = 0; round < rounds; round++) {
-      for (let i = 0; i < opened.length; i++) {
-        const [name, o] = opened[(i + round) % opened.length]!
-        totals.set(name, totals.get(name)! + (await slice(o.call, inFlight, SLICE_MS)))
+      for (const [name, c] of shuffled(cases, round)) {
+        await c.before()
+        counts.get(name)!.push(await slice(c.call, inFlight, SLICE_MS))
       }
     }
-    for (const [, o] of opened) await o.close()
-    const perSec = (name: string): number => totals.get(name)! / ((rounds * SLICE_MS) / 1000)
-    const off = perSec(NAMES.off)
-    lastOffPerSec = off
-    for (const [name] of opened) {
-      lines.push([name.padEnd(30), String(inFlight).padStart(9), perSec(name).toFixed(0).padStart(9), `${(perSec(name) / off).toFixed(3)}x`.padStart(8)].join('  '))
+    await kite.close()
+    await traced.close()
+    // Per round, each case's calls over the off case's; the median of those: a stall of the
+    // machine (or a major GC) lands in a slice or two and moves a sum, not a median. The same
+    // for CPU time per call (off / case, so that below 1 is a cost too): what a busy machine
+    // does to the wall clock, it does less to CPU time.
+    const off = counts.get(NAMES.off)!
+    const ratio = (name: string): number => median(counts.get(name)!.map((s, r) => s.calls / off[r]!.calls))
+    const cpuRatio = (name: string): number => median(counts.get(name)!.map((s, r) => off[r]!.cpuUs / s.cpuUs))
+    const perSec = (name: string): number => median(counts.get(name)!.map((s) => s.calls)) / (SLICE_MS / 1000)
+    lastOffPerSec = perSec(NAMES.off)
+    for (const [name] of cases) {
+      lines.push([name.padEnd(30), String(inFlight).padStart(9), perSec(name).toFixed(0).padStart(9), `${ratio(name).toFixed(3)}x`.padStart(8), `${cpuRatio(name).toFixed(3)}x`.padStart(10)].join('  '))
     }
+    const both = (name: string): string => `${ratio(name).toFixed(3)}x (CPU ${cpuRatio(name).toFixed(3)}x)`
     lines.push(
-      `${inFlight} in flight: A/A control (two identical kites, nothing installed) ${(perSec(NAMES.off2) / off).toFixed(3)}x; metrics on / off ${(perSec(NAMES.metrics) / off).toFixed(3)}x (goal ≥ 0.95), ` +
-        `no-op tracing / off ${(perSec(NAMES.noop) / off).toFixed(3)}x (goal ≥ 0.97), SDK tracing + drop exporter / off ${(perSec(NAMES.sdk) / off).toFixed(3)}x`,
+      `${inFlight} in flight: A/A control (nothing installed, its own slices) ${both(NAMES.off2)}; metrics on / off ${both(NAMES.metrics)} (goal ≥ 0.95), ` +
+        `no-op tracing / off ${both(NAMES.noop)} (goal ≥ 0.97), SDK tracing + drop exporter (its own kite) / off ${both(NAMES.sdk)}`,
     )
   }
   plain.worker.postMessage('stop')

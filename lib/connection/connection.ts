@@ -9,7 +9,7 @@ import { encodeCall, encodeErrorResponse, encodeResultResponse, encodeSerialized
 import { PendingCall, PendingCalls, systemTimers, type Timers } from './pending.js'
 import type { KiteIdentity } from '../protocol/kite.js'
 import type { RemoteWarnings } from './remote-warnings.js'
-import type { ClientCallObservation, KiteObserver, TraceCarrier } from '../observe/observer.js'
+import type { KiteObserver, TraceCarrier } from '../observe/observer.js'
 
 /** What a transport gives a connection: a way to send one dnode message and to close. */
 export interface ConnectionSink {
@@ -245,25 +245,8 @@ export class KiteConnection extends EventEmitter {
   tell(method: string, args: unknown[] = [], options?: TellOptions): Promise<unknown> {
     if (this.isClosed) return Promise.reject(kiteError('KITE_ERR_SEND_CLOSED'))
     const timeout = options?.timeout ?? this.defaultTimeout
-    if (this.observer !== null) {
-      const obs = this.observer.clientCall(method, this)
-      if (obs !== null) return this.observedTell(method, args, timeout, obs)
-    }
-    return new Promise((resolve, reject) => this.send(new PendingCall(method, timeout, resolve, reject), args, null))
-  }
-
-  private observedTell(method: string, args: unknown[], timeout: number, obs: ClientCallObservation): Promise<unknown> {
-    return new Promise((resolve, reject) => {
-      const done = (value: unknown): void => {
-        obs.end(null)
-        resolve(value)
-      }
-      const failed = (err: KiteError): void => {
-        obs.end(err)
-        reject(err)
-      }
-      this.send(new PendingCall(method, timeout, done, failed), args, obs.traceContext)
-    })
+    const obs = this.observer === null ? null : this.observer.clientCall(method, this)
+    return new Promise((resolve, reject) => this.send(new PendingCall(method, timeout, resolve, reject, obs), args, obs === null ? null : obs.traceContext))
   }
 
   private send(call: PendingCall, args: unknown[], trace: TraceCarrier | null): void {

@@ -1,5 +1,6 @@
 import { unref } from '../platform.js'
 import { kiteError, type KiteError } from '../errors.js'
+import type { ClientCallObservation } from '../observe/observer.js'
 
 /** The timers of the pending table; tests give fake ones and fire them themselves. */
 export interface Timers {
@@ -33,9 +34,23 @@ export class PendingCall {
   constructor(
     readonly method: string,
     readonly timeout: number,
-    readonly resolve: (value: unknown) => void,
-    readonly reject: (err: KiteError) => void,
+    private readonly onValue: (value: unknown) => void,
+    private readonly onError: (err: KiteError) => void,
+    /** What watches the call (metrics, a span): told once when it ends. */
+    readonly observation: ClientCallObservation | null = null,
   ) {}
+
+  /** The call answered with `value`. */
+  resolve(value: unknown): void {
+    if (this.observation !== null) this.observation.end(null)
+    this.onValue(value)
+  }
+
+  /** The call failed. */
+  reject(err: KiteError): void {
+    if (this.observation !== null) this.observation.end(err)
+    this.onError(err)
+  }
 }
 
 /**

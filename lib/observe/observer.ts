@@ -57,14 +57,19 @@ export interface KiteObserver {
 
 const passThrough = <T>(fn: () => T): T => fn()
 
-class BothServer implements CallObservation {
-  constructor(
-    private readonly a: CallObservation,
-    private readonly b: CallObservation,
-  ) {}
+function runBoth<T>(this: BothServer, fn: () => T): T {
+  return this.a.run(() => this.b.run(fn))
+}
 
-  run<T>(fn: () => T): T {
-    return this.a.run(() => this.b.run(fn))
+class BothServer implements CallObservation {
+  /** `passThrough` when neither enters a context (metrics with a no-op tracer), so the dispatcher makes no closure. */
+  readonly run: <T>(fn: () => T) => T
+
+  constructor(
+    readonly a: CallObservation,
+    readonly b: CallObservation,
+  ) {
+    this.run = a.run === passThrough && b.run === passThrough ? passThrough : runBoth
   }
 
   end(error: unknown): void {

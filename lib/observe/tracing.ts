@@ -84,13 +84,6 @@ class ClientSpan implements ClientCallObservation {
   }
 }
 
-/** A call with no span to record and no context to pass on (a no-op tracer, no incoming trace). */
-const NOTHING: CallObservation & ClientCallObservation = {
-  traceContext: null,
-  run: <T>(fn: () => T): T => fn(),
-  end: () => {},
-}
-
 /** Passes a caller's trace context on through a kite that records nothing (no SDK). */
 class PassOn implements CallObservation, ClientCallObservation {
   constructor(
@@ -133,20 +126,22 @@ class TracingObserver implements KiteObserver {
     return (this.tracer = provider.getTracer(NAME))
   }
 
-  serverCall(info: ServerCallInfo): CallObservation {
+  serverCall(info: ServerCallInfo): CallObservation | null {
     const tracer = this.resolve()
+    // No SDK and no trace to pass on: nothing to watch (null costs the call nothing more).
+    if (tracer === null && info.traceContext === null) return null
     let parent = context.active()
     if (info.traceContext !== null) {
       const remote = parseTraceCarrier(info.traceContext)
       if (remote !== null) parent = trace.setSpanContext(parent, remote)
-      else if (tracer === null) return NOTHING
-    } else if (tracer === null) return NOTHING
+      else if (tracer === null) return null
+    }
     if (tracer === null) return new PassOn(parent, null)
     const span = tracer.startSpan(`kite ${info.method}`, { kind: SpanKind.SERVER }, parent)
     if (!span.isRecording()) {
       // Not sampled: nothing to record. The context still runs the handler when there is
       // one to pass on, so traces continue through this kite.
-      return isSpanContextValid(span.spanContext()) ? new ServerSpan(span, trace.setSpan(parent, span)) : NOTHING
+      return isSpanContextValid(span.spanContext()) ? new ServerSpan(span, trace.setSpan(parent, span)) : null
     }
     // Attributes are set after the span starts, so that an unrecorded call builds none.
     const caller = info.caller
@@ -162,17 +157,17 @@ class TracingObserver implements KiteObserver {
     return new ServerSpan(span, trace.setSpan(parent, span))
   }
 
-  clientCall(method: string, connection: KiteConnection): ClientCallObservation {
+  clientCall(method: string, connection: KiteConnection): ClientCallObservation | null {
     const tracer = this.resolve()
     if (tracer === null) {
       // No SDK: pass on the trace context of the call being handled, if any.
       const active = trace.getSpanContext(context.active())
       const carrier = active === undefined ? null : formatTraceCarrier(active)
-      return carrier === null ? NOTHING : new PassOn(null, carrier)
+      return carrier === null ? null : new PassOn(null, carrier)
     }
     const span = tracer.startSpan(`kite ${method}`, { kind: SpanKind.CLIENT })
     const traceContext = formatTraceCarrier(span.spanContext())
-    if (!span.isRecording()) return traceContext === null ? NOTHING : new ClientSpan(span, traceContext)
+    if (!span.isRecording()) return traceContext === null ? null : new ClientSpan(span, traceContext)
     const attributes: Attributes = { 'rpc.system': 'kite', 'rpc.method': method, 'kite.transport': connection.transport }
     const remote = connection.remoteKite
     if (remote !== null && remote.name !== '') attributes['kite.peer.name'] = remote.name

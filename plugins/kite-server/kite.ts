@@ -236,10 +236,26 @@ export class Kite<TP extends FastifyTypeProvider = FastifyTypeProviderDefault> e
       throw usageError('KITE_ERR_METHOD_SETUP', 'addObserver needs an object with serverCall and clientCall')
     }
     this.observers.push(observer)
+    this.applyObservers()
+    return this
+  }
+
+  /**
+   * Takes an observer added with `addObserver` off again (calls already
+   * running still end their observations); false when it was not installed.
+   */
+  removeObserver(observer: KiteObserver): boolean {
+    const i = this.observers.indexOf(observer)
+    if (i === -1) return false
+    this.observers.splice(i, 1)
+    this.applyObservers()
+    return true
+  }
+
+  private applyObservers(): void {
     this.observerValue = combineObservers(this.observers)
     this.methods.observer = this.observerValue
     for (const conn of this.connections) conn.observer = this.observerValue
-    return this
   }
 
   /** All observers as one, or null when none is installed. */

@@ -229,3 +229,21 @@ t.test('bytes queued for a peer that does not read', async (t) => {
   }, 20000)
   t.ok(queued > 1024 * 1024, `${queued} bytes queued for the peer that does not read`)
 })
+
+t.test('removeObserver: calls made while the metrics are off are not counted; added again, they count again', async (t) => {
+  const { app, base, url } = await startKite(t, {}, async (app) => {
+    await app.register(kiteMetrics)
+  })
+  const client = await connectClient(t, url, { transport: 'websocket' })
+  const count = async (): Promise<number | undefined> => sample(await scrape(base), 'kite_calls_total{method="square"}')
+  t.equal(await client.tell('square', 2), 4)
+  t.equal(await count(), 1)
+  t.equal(app.kite.removeObserver(app.kiteMetrics), true, 'removed')
+  t.equal(app.kite.observer, null, 'nothing watches the kite any more')
+  t.equal(await client.tell('square', 3), 9)
+  t.equal(await count(), 1, 'a call made with the metrics off is not counted')
+  t.equal(app.kite.removeObserver(app.kiteMetrics), false, 'removing it twice says it was not installed')
+  app.kite.addObserver(app.kiteMetrics)
+  t.equal(await client.tell('square', 4), 16)
+  t.equal(await count(), 2, 'counted again on the open connection')
+})
