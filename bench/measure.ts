@@ -39,3 +39,54 @@ export async function measure(inFlight: number, seconds: number, call: OneCall):
 }
 
 export const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!
+
+/**
+ * Several cases measured together: `seconds` each, in alternating slices of
+ * `sliceMs` (the order shuffled every cycle), so that the machine's drift
+ * (a busy neighbour, a CPU changing speed) falls on all of them alike and
+ * their ratios keep only what differs between them. After a warm-up of each.
+ */
+export async function measureGroup(inFlight: number, seconds: number, calls: OneCall[], sliceMs = 100): Promise<Measured[]> {
+  for (const call of calls) {
+    const warmEnd = performance.now() + 300
+    await Promise.all(Array.from({ length: inFlight }, async () => {
+      while (performance.now() < warmEnd) await call()
+    }))
+  }
+  const acc = calls.map(() => ({ latencies: [] as number[], ms: 0, cpu: 0, active: 0 }))
+  const cycles = Math.max(1, Math.round((seconds * 1000) / sliceMs))
+  let seed = 0x9e3779b9
+  const order = calls.map((_, i) => i)
+  for (let cycle = 0; cycle < cycles; cycle++) {
+    for (let i = order.length - 1; i > 0; i--) {
+      seed = (Math.imul(seed, 1103515245) + 12345) >>> 0
+      const j = (seed >>> 16) % (i + 1)
+      ;[order[i], order[j]] = [order[j]!, order[i]!]
+    }
+    for (const k of order) {
+      const a = acc[k]!
+      const call = calls[k]!
+      const cpu0 = process.cpuUsage()
+      const elu0 = performance.eventLoopUtilization()
+      const start = performance.now()
+      const end = start + sliceMs
+      await Promise.all(Array.from({ length: inFlight }, async () => {
+        while (performance.now() < end) {
+          const t0 = performance.now()
+          await call()
+          a.latencies.push(performance.now() - t0)
+        }
+      }))
+      a.ms += performance.now() - start
+      const cpu = process.cpuUsage(cpu0)
+      a.cpu += cpu.user + cpu.system
+      a.active += performance.eventLoopUtilization(elu0).active
+    }
+  }
+  return acc.map((a) => {
+    const n = a.latencies.length
+    a.latencies.sort((x, y) => x - y)
+    const pick = (q: number): number => a.latencies[Math.min(n - 1, Math.floor(q * n))]!
+    return { callsPerSec: n / (a.ms / 1000), cpuPerCall: a.cpu / n, clientPerCall: (a.active * 1000) / n, p50: pick(0.5), p99: pick(0.99) }
+  })
+}

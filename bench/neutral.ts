@@ -7,6 +7,8 @@ import WebSocket from 'ws'
  * — `{"method", "arguments": [{kite, authentication, withArgs: [4],
  * responseCallback: "[Function]"}], "callbacks": {"<id>": [0, "responseCallback"]}}`
  * — and parses each response with one JSON.parse (two with SockJS framing).
+ * With a token, it refers to it (`{"type":"token","key":"","remembered":true}`)
+ * once an answer said the kite remembers it, as KiteClient does.
  * It writes as a careful hand-written client would: the socket is corked until
  * the tick ends (calls started together leave in one write), and on SockJS the
  * messages of one tick go in one frame. KiteClient / this is what the client
@@ -18,7 +20,7 @@ const KITE = JSON.stringify({ username: 'unknown', environment: 'unknown', name:
 
 interface Response {
   method: number
-  arguments: [{ error: unknown; result: unknown }]
+  arguments: [{ error: unknown; result: unknown; authRemembered?: boolean }]
 }
 
 function text(data: WebSocket.RawData): string {
@@ -35,6 +37,8 @@ export async function neutralClient(url: string, sockjs: boolean, method: string
     if (p === undefined) return
     pending.delete(msg.method)
     const r = msg.arguments[0]
+    // The kite remembers the token (remembered credentials): later calls refer to it, as KiteClient's do.
+    if (r.authRemembered === true) head = headWith('{"type":"token","key":"","remembered":true}')
     if (r.error === null || r.error === undefined) p.resolve(r.result)
     else p.reject(r.error)
   }
@@ -48,7 +52,8 @@ export async function neutralClient(url: string, sockjs: boolean, method: string
       if (t[0] === 'a') for (const m of JSON.parse(t.slice(1)) as string[]) settle(m)
     })
   })
-  const head = `{"method":${JSON.stringify(method)},"arguments":[{"kite":${KITE},"authentication":${token === null ? 'null' : JSON.stringify({ type: 'token', key: token })},"responseCallback":"[Function]","withArgs":[4]}],"callbacks":{"`
+  const headWith = (auth: string): string => `{"method":${JSON.stringify(method)},"arguments":[{"kite":${KITE},"authentication":${auth},"responseCallback":"[Function]","withArgs":[4]}],"callbacks":{"`
+  let head = headWith(token === null ? 'null' : JSON.stringify({ type: 'token', key: token }))
   let next = 0
   const socket = (ws as unknown as { _socket: Socket })._socket
   let corked = false

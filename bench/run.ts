@@ -1,5 +1,5 @@
 import { Worker } from 'node:worker_threads'
-import { measure as measureLoop, type OneCall } from './measure.js'
+import { measure as measureLoop, measureGroup, type OneCall } from './measure.js'
 import WebSocket from 'ws'
 import { KiteClient } from '../lib/client/client.js'
 import type { TransportName } from '../lib/client/transports/transport.js'
@@ -83,38 +83,47 @@ const ONLY_FLOOR = process.env.BENCH_ONLY === 'floor'
 interface Case {
   name: string
   inFlight: number
+  /** Cases of one group are measured together, in alternating slices (bench/measure.ts measureGroup). */
+  group: string
   open: () => Promise<{ call: OneCall; close: () => unknown }>
 }
 const cases: Case[] = []
-/** Each KiteClient case and its floor (the neutral dnode client sending the same messages), measured one after the other in every round. */
+/** Each KiteClient case and its floor (the neutral dnode client sending the same messages), in the same group: measured in alternating slices. */
 const floorPairs: Array<{ kite: Case; neutral: Case }> = []
 for (const inFlight of [1, 32]) {
-  cases.push({ name: 'bare JSON over WebSocket', inFlight, open: () => bareClient(bareURL) })
+  cases.push({ name: 'bare JSON over WebSocket', inFlight, group: `bare ${inFlight}`, open: () => bareClient(bareURL) })
   for (const sockjs of [false, true]) {
     const transport = sockjs ? 'SockJS WS' : 'raw WS'
     for (const auth of [false, true]) {
       const suffix = auth ? ', token auth' : ''
-      const neutral: Case = { name: `neutral dnode, ${transport}${suffix}`, inFlight, open: () => neutralClient(kiteURL, sockjs, auth ? 'secureSquare' : 'square', auth ? token : null) }
-      const kite: Case = { name: `KiteClient, ${transport}${suffix}`, inFlight, open: () => kiteClient(kiteURL, sockjs ? 'sockjs' : 'websocket', auth ? token : undefined, auth) }
+      const group = `${transport} ${inFlight}`
+      const neutral: Case = { name: `neutral dnode, ${transport}${suffix}`, inFlight, group, open: () => neutralClient(kiteURL, sockjs, auth ? 'secureSquare' : 'square', auth ? token : null) }
+      const kite: Case = { name: `KiteClient, ${transport}${suffix}`, inFlight, group, open: () => kiteClient(kiteURL, sockjs ? 'sockjs' : 'websocket', auth ? token : undefined, auth) }
       cases.push(neutral, kite)
       floorPairs.push({ kite, neutral })
     }
   }
-  cases.push({ name: 'KiteClient, raw WS, token, auth off', inFlight, open: () => kiteClient(kiteURL, 'websocket', token, false) })
+  cases.push({ name: 'KiteClient, raw WS, token, auth off', inFlight, group: `raw WS ${inFlight}`, open: () => kiteClient(kiteURL, 'websocket', token, false) })
 }
 // Reverse proxy (issue 15): the same kite called through a kite reverse proxy running in a third thread.
 const proxyWorker = ONLY_FLOOR ? null : new Worker(new URL('./proxy-worker.js', import.meta.url), { workerData: { kiteURL } })
 if (proxyWorker !== null) {
   const { proxiedURL } = await new Promise<{ proxiedURL: string }>((r) => proxyWorker.once('message', r))
-  cases.push({ name: 'KiteClient, raw WS via rev. proxy', inFlight: 32, open: () => kiteClient(proxiedURL, 'websocket') })
-  cases.push({ name: 'KiteClient, SockJS via rev. proxy', inFlight: 32, open: () => kiteClient(proxiedURL, 'sockjs') })
+  cases.push({ name: 'KiteClient, raw WS via rev. proxy', inFlight: 32, group: 'proxy', open: () => kiteClient(proxiedURL, 'websocket') })
+  cases.push({ name: 'KiteClient, SockJS via rev. proxy', inFlight: 32, group: 'proxy', open: () => kiteClient(proxiedURL, 'sockjs') })
 }
 const rounds = new Map<Case, Result[]>(cases.map((c) => [c, []]))
+const groups = [...new Set(cases.map((c) => c.group))].map((g) => cases.filter((c) => c.group === g))
 for (let round = 0; round < ROUNDS; round++) {
-  for (const c of cases) {
-    const conn = await c.open()
-    rounds.get(c)!.push(await measure(c.name, c.inFlight, conn.call))
-    await conn.close()
+  for (const group of groups) {
+    const conns = []
+    for (const c of group) conns.push(await c.open())
+    const measured = await measureGroup(group[0]!.inFlight, SECONDS, conns.map((c) => c.call))
+    group.forEach((c, i) => {
+      const m = measured[i]!
+      rounds.get(c)!.push({ name: c.name, inFlight: c.inFlight, callsPerSec: m.callsPerSec, p50: m.p50, p99: m.p99, clientUs: m.clientPerCall })
+    })
+    for (const c of conns) await c.close()
   }
 }
 const medianOf = (c: Case): Result => {
@@ -125,7 +134,7 @@ const results = cases.map(medianOf)
 const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!
 
 const baseline = new Map(results.filter((r) => r.name === 'bare JSON over WebSocket').map((r) => [r.inFlight, r.callsPerSec]))
-console.log(`square(4), median of ${ROUNDS} interleaved rounds of ${SECONDS}s per case, servers in a worker thread, Node ${process.version}`)
+console.log(`square(4), median of ${ROUNDS} rounds of ${SECONDS}s per case, servers in a worker thread, Node ${process.version}; within a round, the cases of one transport and in-flight count (KiteClient, the neutral client, with and without a token) alternate in 100 ms slices, so their ratios hold no drift of the machine`)
 console.log('ratio baseline: "bare JSON over WebSocket", a ws echo of JSON the size of a kite call, measured in this run')
 console.log(['case'.padEnd(36), 'in flight', 'calls/s'.padStart(9), 'p50 ms'.padStart(8), 'p99 ms'.padStart(8), 'vs bare'.padStart(8), 'client µs/call'.padStart(14)].join('  '))
 for (const r of results) {
@@ -152,9 +161,11 @@ const perRoundRatio = (a: string, b: string, inFlight: number): string => {
   const rb = rounds.get(cases.find((c) => c.name === b && c.inFlight === inFlight)!)!
   return `${median(ra.map((r, i) => r.callsPerSec / rb[i]!.callsPerSec)).toFixed(2)}x (p50 ${median(ra.map((r, i) => rb[i]!.p50 / r.p50)).toFixed(2)}x)`
 }
+// With token auth on, the kite remembers the token after the first call and KiteClient (and the neutral
+// client) send a reference to it (remembered credentials, WebSocket only); with auth off it is sent whole.
 for (const inFlight of [1, 32]) {
   const on = 'KiteClient, raw WS, token auth'
-  console.log(`token auth on / no credentials (KiteClient, raw WebSocket, ${inFlight} in flight; goal >= 0.9x): ${perRoundRatio(on, 'KiteClient, raw WS', inFlight)}; on / token sent, auth off: ${perRoundRatio(on, 'KiteClient, raw WS, token, auth off', inFlight)}; SockJS on / none: ${perRoundRatio('KiteClient, SockJS WS, token auth', 'KiteClient, SockJS WS', inFlight)}`)
+  console.log(`token auth on / no credentials (KiteClient, raw WebSocket, ${inFlight} in flight; goal >= 0.9x): ${perRoundRatio(on, 'KiteClient, raw WS', inFlight)}; on / token sent, auth off: ${perRoundRatio(on, 'KiteClient, raw WS, token, auth off', inFlight)}; SockJS on / none: ${perRoundRatio('KiteClient, SockJS WS, token auth', 'KiteClient, SockJS WS', inFlight)}; whole token in every call (auth off, as Go clients send it) / none: ${perRoundRatio('KiteClient, raw WS, token, auth off', 'KiteClient, raw WS', inFlight)}`)
 }
 // The client code alone (bench/client-cost.ts): no sockets, so a busy machine's scheduling does not blur it.
 for (const auth of [null, { type: 'token', key: token }]) {

@@ -47,5 +47,8 @@ export const NodeErrorCodes = {
   KITE_ERR_KONTROL_NO_KEY: { type: 'genericError', message: 'no valid authentication key found' },
   KITE_ERR_KONTROL_STORAGE: { type: 'genericError', message: 'kontrol storage is unavailable: %s' },
   KITE_ERR_POOL_NO_KITES: { type: 'sendError', message: 'no kites found for %s' },
+  // Kontrol's answer when nothing matches (Go's text, spec §6.5), and the Node WebSocket transport's close.
+  KITE_ERR_KONTROL_NO_KITES: { type: 'genericError', message: 'no kites found' },
+  KITE_ERR_TRANSPORT_CLOSED: { type: 'sendError', message: 'connection closed (%s)' },
   KITE_ERR_POOL_UNAVAILABLE: { type: 'sendError', message: 'no kite could take "%s": %s' },
 } as const satisfies Record<string, { type: WireErrorType; message: string }>

@@ -46,7 +46,6 @@ const CoreErrorCodes = {
   KITE_ERR_RESPONSE_INVALID: { type: 'invalidResponse', message: 'Server has sent invalid response arguments' },
   KITE_ERR_CALLBACK_LIMIT: { type: 'sendError', message: 'too many callbacks held for the peer (limit %s, option maxCallbacksHeld); they are freed when the connection closes' },
   KITE_ERR_CONFIG_INVALID: { type: 'genericError', message: 'invalid configuration: %s' },
-  KITE_ERR_KONTROL_NO_KITES: { type: 'genericError', message: 'no kites found' },
   // Issue 14 (one place for each thing): errors that were plain Error/TypeError, each now with its
   // code (those only Node code raises are in errors-node.ts). Their messages are the texts they had,
   // so nothing a peer or a user reads changes; an expired token keeps the wire message
@@ -61,7 +60,6 @@ const CoreErrorCodes = {
   KITE_ERR_SEND_TOO_DEEP: { type: 'sendError', message: 'outgoing data is nested deeper than %s levels (or cyclic)' },
   KITE_ERR_TRANSPORT_UPGRADE_REFUSED: { type: 'sendError', message: 'Unexpected server response: %s' },
   KITE_ERR_TRANSPORT_NOT_OPEN: { type: 'sendError', message: '%s is not open' },
-  KITE_ERR_TRANSPORT_CLOSED: { type: 'sendError', message: 'connection closed (%s)' },
   KITE_ERR_TRANSPORT_SOCKJS_OPEN: { type: 'sendError', message: 'SockJS session did not open: %s' },
   KITE_ERR_TRANSPORT_FETCH: { type: 'sendError', message: 'fetch failed: %s' },
 } as const satisfies Record<string, { type: WireErrorType; message: string }>

@@ -41,6 +41,8 @@ await build({
   legalComments: 'none',
   charset: 'utf8',
   plugins: [browserSwap],
+  // Fields set in the constructor, not declared again on the class: the same objects, a smaller bundle.
+  tsconfigRaw: { compilerOptions: { useDefineForClassFields: false } },
   logLevel: 'warning',
 })
 

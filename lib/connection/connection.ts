@@ -109,9 +109,15 @@ export class KiteConnection extends EventEmitter {
   private readonly callbacks = new Map<number, LocalCallback>()
   private nextId = 0
   private isClosed = false
-  private envelopeHead: string
+  private envelopeHead = ''
   private localKiteValue: KiteIdentity
-  private authValue: KiteAuth | null
+  private authValue: KiteAuth | null = null
+  /**
+   * Remembered credentials: the first call id sent with the current credentials (an
+   * answer's `authRemembered` counts from there), and whether calls now send a reference.
+   */
+  private authSince = 0
+  private remembering = false
   private heartbeat: unknown = null
   private readonly timers: Timers
   private abort: AbortController | null = null
@@ -128,11 +134,10 @@ export class KiteConnection extends EventEmitter {
     this.maxCallbacksHeld = o.maxCallbacksHeld ?? MAX_LOCAL_CALLBACKS
     this.warnings = o.warnings ?? null
     this.localKiteValue = o.localKite
-    this.authValue = o.auth ?? null
     this.observer = o.observer ?? null
     this.timers = o.timers ?? systemTimers
     this.pending = new PendingCalls(this.timers)
-    this.envelopeHead = envelopeHead(this.localKiteValue, this.authValue)
+    this.auth = o.auth ?? null
   }
 
   get closed(): boolean {
@@ -162,7 +167,10 @@ export class KiteConnection extends EventEmitter {
 
   set auth(auth: KiteAuth | null) {
     this.authValue = auth
-    this.envelopeHead = envelopeHead(this.localKiteValue, auth)
+    this.authSince = this.nextId
+    this.remembering = false
+    // Sent whole, asking the peer to remember them (Go kites and kite.js ignore the field).
+    this.envelopeHead = envelopeHead(this.localKiteValue, auth && { type: auth.type, key: auth.key, remember: true })
   }
 
   /** Feeds one dnode message (JSON text) that arrived from the peer. */
@@ -230,6 +238,12 @@ export class KiteConnection extends EventEmitter {
       return
     }
     if (response.error === null) {
+      // The peer remembers the credentials this call was sent with (remembered credentials):
+      // later calls send `{ type, remembered: true }` instead of the key (0.7–1.5 KiB saved per call).
+      if (response.remembered === true && !this.remembering && call.id >= this.authSince && this.authValue !== null) {
+        this.remembering = true
+        this.envelopeHead = envelopeHead(this.localKiteValue, { type: this.authValue.type, key: '', remembered: true })
+      }
       call.resolve(response.result)
       return
     }
@@ -283,13 +297,14 @@ export class KiteConnection extends EventEmitter {
 
   /**
    * Answers a call through the caller's response callback, always in the one-object form;
-   * `serialize` (a method's compiled result schema) writes the result's JSON instead of scrubbing it.
+   * `serialize` (a method's compiled result schema) writes the result's JSON instead of scrubbing it;
+   * `remembered` adds `"authRemembered":true` (the connection remembers the credentials the call passed with).
    */
-  respond(responseId: number, error: unknown, result: unknown, requestId = '', serialize: ((result: unknown) => string) | null = null): void {
+  respond(responseId: number, error: unknown, result: unknown, requestId = '', serialize: ((result: unknown) => string) | null = null, remembered = false): void {
     if (this.isClosed) return
     if (error === null || error === undefined) {
       try {
-        this.write(serialize === null ? encodeResultResponse(responseId, result, this.register, this.unregister) : encodeSerializedResponse(responseId, serialize(result)))
+        this.write(serialize === null ? encodeResultResponse(responseId, result, this.register, this.unregister, remembered) : encodeSerializedResponse(responseId, serialize(result), remembered))
         return
       } catch (err) {
         // A result that cannot be encoded (a BigInt, a cycle) is answered with an error instead.

@@ -24,6 +24,14 @@ export interface AuthContext {
 export interface AuthResult {
   /** The authenticated username; replaces the claimed one. */
   username: string
+  /**
+   * The connection remembers these credentials: when the caller asked
+   * (`remember`), the answer says so (`authRemembered`), and its next calls may
+   * send `{ type, remembered: true }` instead of the key, which this
+   * authenticator must then accept. kite-auth's `kiteKey` and `token` do this
+   * on WebSocket connections.
+   */
+  remember?: boolean
 }
 
 /** Checks credentials of one `authentication.type`; throws (any error) to refuse. */
@@ -371,6 +379,9 @@ export class MethodTable extends HandlerLists implements CallHandler {
     }
     req.username = result.username
     req.connection.authenticated = true
+    // The caller asked, and the connection remembers: the answer says the caller may send a reference from now on.
+    const auth = req.authentication!
+    if (result.remember === true && auth.remember === true && auth.remembered !== true) req.remembered = true
     if (req.connection.remoteKite !== null) req.connection.remoteKite.username = result.username
   }
 
@@ -412,7 +423,7 @@ export class MethodTable extends HandlerLists implements CallHandler {
     if (error === null) conn.successCount++
     if (req !== undefined && req.startedAt !== 0) logCall(req, error)
     if (call.responseId === null) return
-    conn.respond(call.responseId, error, result, requestId, serialize)
+    conn.respond(call.responseId, error, result, requestId, serialize, req !== undefined && req.remembered)
   }
 
   /** Answers a failed call; a connection failing authentication too often is closed after the answer. */

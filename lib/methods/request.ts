@@ -19,6 +19,8 @@ export class KiteRequest<Args = unknown[]> {
   username: string
   /** performance.now() when the call arrived, when the call log is on (0 otherwise). */
   startedAt = 0
+  /** The call passed with credentials the connection now remembers: its answer says so (`authRemembered`). */
+  remembered = false
   private idValue: string | null = null
   private logValue: Logger | null = null
 

@@ -7,6 +7,18 @@ export interface KiteAuth {
   /** `kiteKey`, `token`, or a custom type such as `sessionID`. */
   type: string
   key: string
+  /**
+   * Remembered credentials (a fastify-kite extension, WebSocket only), asked
+   * for: "remember this key for this connection". A kite that does answers with
+   * `authRemembered`; Go kites and kite.js ignore the field.
+   */
+  remember?: boolean
+  /**
+   * Remembered credentials, used: instead of the key, "the key this connection
+   * passed before" (sent only after an answer said `authRemembered`). The kite
+   * fills `key` in with the remembered key before handlers see it.
+   */
+  remembered?: boolean
 }
 
 /** The first and only dnode argument of every kite call (spec §3.1). */
@@ -20,6 +32,8 @@ export interface CallEnvelope {
 export interface KiteResponse {
   error: WireError | null
   result: unknown
+  /** The answer's `authRemembered`: the kite remembers the credentials this call passed with (see KiteAuth.remembered). */
+  remembered?: boolean
 }
 
 /**
@@ -45,7 +59,8 @@ export function parseEnvelope(args: unknown[], readKite = true): CallEnvelope | 
     if (typeof a !== 'object' || Array.isArray(a)) return 'authentication must be an object'
     const { type, key } = a as Record<string, unknown>
     if (typeof type !== 'string') return 'authentication.type must be a string'
-    authentication = { type, key: typeof key === 'string' ? key : '' }
+    const { remember, remembered } = a as Record<string, unknown>
+    authentication = { type, key: typeof key === 'string' ? key : '', remember: remember === true, remembered: remembered === true }
   }
   const w = e.withArgs
   const withArgs = w === undefined || w === null ? [] : Array.isArray(w) ? w : [w]
@@ -61,7 +76,8 @@ export function parseResponse(args: unknown[]): KiteResponse | null {
     if (r === null || typeof r !== 'object' || Array.isArray(r)) return null
     const o = r as Record<string, unknown>
     if (!('error' in o) && !('result' in o)) return null
-    return { error: (o.error ?? null) as KiteResponse['error'], result: o.result ?? null }
+    const error = (o.error ?? null) as KiteResponse['error']
+    return o.authRemembered === true ? { error, result: o.result ?? null, remembered: true } : { error, result: o.result ?? null }
   }
   if (args.length === 2) {
     return { error: (args[0] ?? null) as KiteResponse['error'], result: args[1] ?? null }
@@ -104,19 +120,23 @@ export function encodeErrorResponse(responseId: number, error: WireError): strin
 }
 
 /** A successful call's answer whose result is JSON already (serialized by the method's result schema). */
-export function encodeSerializedResponse(responseId: number, resultJson: string): string {
-  return encodeMessage(responseId, `[{"error":null,"result":${resultJson}}]`)
+export function encodeSerializedResponse(responseId: number, resultJson: string, remembered = false): string {
+  return encodeMessage(responseId, `[{"error":null,"result":${resultJson}${remembered ? REMEMBERED : ''}}]`)
 }
+
+/** What an answer adds when the kite remembers the credentials the call passed with (KiteAuth.remembered). */
+const REMEMBERED = ',"authRemembered":true'
 
 /**
  * A successful call's answer, in the one-object form. A plain value has
  * nothing to scrub; functions inside an object result become callbacks.
  * Throws when the result cannot be encoded (a BigInt, a cycle).
  */
-export function encodeResultResponse(responseId: number, result: unknown, register: RegisterCallback, unregister: (id: number) => void): string {
+export function encodeResultResponse(responseId: number, result: unknown, register: RegisterCallback, unregister: (id: number) => void, remembered = false): string {
+  const extra = remembered ? REMEMBERED : ''
   if (result === undefined || result === null || typeof result !== 'object') {
-    return encodeMessage(responseId, `[{"error":null,"result":${primitiveJson(result)}}]`)
+    return encodeMessage(responseId, `[{"error":null,"result":${primitiveJson(result)}${extra}}]`)
   }
   const s = scrub(result, [0, 'result'], register, unregister)
-  return encodeMessage(responseId, `[{"error":null,"result":${s.json}}]`, s.callbacks)
+  return encodeMessage(responseId, `[{"error":null,"result":${s.json}${extra}}]`, s.callbacks)
 }

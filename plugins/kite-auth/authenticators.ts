@@ -20,9 +20,18 @@ export interface AuthenticatorSettings {
   /** How long a failed verification is remembered. */
   failureTTLMs: number
   cacheSize: number
+  /** Remember the credentials a WebSocket connection passed, so that its next calls may refer to them (AuthResult.remember). */
+  rememberCredentials: boolean
   clock: Clock
   verify: JwtVerify
 }
+
+/**
+ * The transports on which a connection is one peer's own socket, so that a
+ * reference to credentials it passed cannot come from anybody else (an XHR
+ * session is a URL anybody who learns it can post to).
+ */
+const REMEMBERING_TRANSPORTS = new Set(['websocket', 'sockjs-websocket'])
 
 /** The largest credential accepted; a Kontrol token is about 700 bytes, a kite.key about 1.5 KiB. */
 export const MAX_CREDENTIAL_LENGTH = 16 * 1024
@@ -83,14 +92,30 @@ export class KiteAuthenticators {
   private readonly lastPassed = new WeakMap<object, { kind: string; key: string; result: AuthResult; until: number; version: number }>()
 
   private cached(kind: string, ctx: AuthContext, verify: (key: string) => { username: string; until: number }): AuthResult {
-    const key = ctx.authentication.key
-    if (typeof key !== 'string' || key.length === 0) fail('no key given')
-    if (key.length > MAX_CREDENTIAL_LENGTH) fail('key is too large')
-    const last = ctx.connection === null ? undefined : this.lastPassed.get(ctx.connection)
-    if (last !== undefined && last.key === key && last.kind === kind && last.version === this.s.trusted.version && last.until > this.s.clock()) return last.result
+    const conn = ctx.connection
+    const last = conn === null ? undefined : this.lastPassed.get(conn)
+    let key = ctx.authentication.key
+    if (ctx.authentication.remembered === true) {
+      // A reference to the credentials this connection passed before: checked again below
+      // as if sent (expiry, key rotation), so it is worth exactly what the key was; handlers
+      // (Kontrol's register keeps the kite.key) see the key itself.
+      if (last === undefined || last.kind !== kind || last.result.remember !== true) fail('no credentials remembered on this connection')
+      key = last.key
+      ctx.authentication.key = key
+    } else {
+      if (typeof key !== 'string' || key.length === 0) fail('no key given')
+      if (key.length > MAX_CREDENTIAL_LENGTH) fail('key is too large')
+    }
+    // Asked to remember (remembered credentials), on a connection that is one peer's own socket.
+    const remember = ctx.authentication.remember === true && this.s.rememberCredentials && conn !== null && REMEMBERING_TRANSPORTS.has(conn.transport)
+    if (last !== undefined && last.key === key && last.kind === kind && last.version === this.s.trusted.version && last.until > this.s.clock()) {
+      if (remember && last.result.remember !== true) last.result = { username: last.result.username, remember: true }
+      return last.result
+    }
     const { username, until } = this.lookup(kind, key, verify)
-    const result = { username }
-    if (ctx.connection !== null) this.lastPassed.set(ctx.connection, { kind, key, result, until, version: this.s.trusted.version })
+    // A reference keeps what it refers to remembered.
+    const result: AuthResult = { username, remember: remember || ctx.authentication.remembered === true }
+    if (conn !== null) this.lastPassed.set(conn, { kind, key, result, until, version: this.s.trusted.version })
     return result
   }
 

@@ -67,6 +67,7 @@ async function kiteAuthPlugin(app: FastifyInstance, options: KiteAuthOptions): P
     kiteKeyTTLMs: o.kiteKeyTTLMs,
     failureTTLMs: o.failureTTLMs,
     cacheSize: o.cacheSize,
+    rememberCredentials: o.rememberCredentials,
     clock: o.clock,
     verify: (token, verifyOptions) => jwt.verify(token, verifyOptions),
   })

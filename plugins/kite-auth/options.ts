@@ -30,6 +30,15 @@ export interface KiteAuthOptions {
   failureTTL?: number
   /** Most verification results remembered. Default 10000. */
   cacheSize?: number
+  /**
+   * Remembered credentials (a fastify-kite extension): once a call's kite.key or
+   * token passed on a WebSocket connection, the answer says `authRemembered` and
+   * the caller (KiteClient) may send `{ type, remembered: true }` instead of the
+   * key on that connection from then on; it is checked as the key itself would be
+   * (expiry, trusted keys). Go kites and kite.js ignore the field and keep sending
+   * keys. Default true.
+   */
+  rememberCredentials?: boolean
   /** More authenticators by `authentication.type` (e.g. `sessionID`). */
   authenticators?: Record<string, Authenticator>
   /** Clock in ms; injectable for tests. */
@@ -44,6 +53,7 @@ export interface ResolvedAuthOptions {
   kiteKeyTTLMs: number
   failureTTLMs: number
   cacheSize: number
+  rememberCredentials: boolean
   authenticators: Record<string, Authenticator>
   clock: Clock
 }
@@ -82,6 +92,7 @@ export function resolveAuthOptions(o: KiteAuthOptions = {}): ResolvedAuthOptions
     kiteKeyTTLMs: c.number('kiteKeyTTL', 300) * 1000,
     failureTTLMs: c.number('failureTTL', 30) * 1000,
     cacheSize: c.number('cacheSize', 10000, { integer: true, min: 1 }),
+    rememberCredentials: c.boolean('rememberCredentials', true),
     authenticators: c.functions<Authenticator>('authenticators'),
     clock: c.fn<Clock>('clock') ?? Date.now,
   }
