@@ -7,8 +7,9 @@ import WebSocket from 'ws'
  * — `{"method", "arguments": [{kite, authentication, withArgs: [4],
  * responseCallback: "[Function]"}], "callbacks": {"<id>": [0, "responseCallback"]}}`
  * — and parses each response with one JSON.parse (two with SockJS framing).
- * With a token, it refers to it (`{"type":"token","key":"","remembered":true}`)
- * once an answer said the kite remembers it, as KiteClient does.
+ * With a token it asks the kite to remember it (`"remember":true`) and refers
+ * to it (`{"type":"token","key":"","remembered":true}`) once an answer said
+ * the kite does, as KiteClient does.
  * It writes as a careful hand-written client would: the socket is corked until
  * the tick ends (calls started together leave in one write), and on SockJS the
  * messages of one tick go in one frame. KiteClient / this is what the client
@@ -53,7 +54,7 @@ export async function neutralClient(url: string, sockjs: boolean, method: string
     })
   })
   const headWith = (auth: string): string => `{"method":${JSON.stringify(method)},"arguments":[{"kite":${KITE},"authentication":${auth},"responseCallback":"[Function]","withArgs":[4]}],"callbacks":{"`
-  let head = headWith(token === null ? 'null' : JSON.stringify({ type: 'token', key: token }))
+  let head = headWith(token === null ? 'null' : JSON.stringify({ type: 'token', key: token, remember: true }))
   let next = 0
   const socket = (ws as unknown as { _socket: Socket })._socket
   let corked = false

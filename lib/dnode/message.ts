@@ -153,8 +153,9 @@ export function parseMessage(text: string, limits: DnodeLimits): DnodeMessage {
   } catch {
     throw new ProtocolError('malformed JSON', 1007)
   }
-  // Nesting needs brackets: a text with few of them (every usual message) skips the walk.
-  if (!fewBrackets(text, limits.maxDepth) && depthExceeds(value, limits.maxDepth)) {
+  // Nesting needs brackets: a text too short to hold more than maxDepth pairs (an answer), or with
+  // few of them (every usual message), skips the walk.
+  if (text.length > 2 * limits.maxDepth && !fewBrackets(text, limits.maxDepth) && depthExceeds(value, limits.maxDepth)) {
     throw new ProtocolError(`message nested too deeply (limit ${limits.maxDepth})`, 1008)
   }
   if (value === null || typeof value !== 'object' || Array.isArray(value)) {
