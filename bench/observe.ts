@@ -112,6 +112,26 @@ async function slice(call: OneCall, inFlight: number, ms: number): Promise<{ cal
   return { calls: done, cpuUs: (cpu.user + cpu.system) / done }
 }
 
+type Counts = Map<string, Array<{ calls: number; cpuUs: number }>>
+
+/** A warm-up slice of each case, then `rounds` rounds of one slice per case in a new order each round. */
+async function runPhase(cases: Array<[string, Case]>, inFlight: number, rounds: number): Promise<Counts> {
+  for (const [, c] of cases) {
+    await c.before()
+    await slice(c.call, inFlight, 300)
+  }
+  const counts: Counts = new Map(cases.map(([name]) => [name, []]))
+  for (let round = 0; round < rounds; round++) {
+    for (const [name, c] of shuffled(cases, round)) {
+      await c.before()
+      counts.get(name)!.push(await slice(c.call, inFlight, SLICE_MS))
+    }
+  }
+  return counts
+}
+
+const SLICE_MS = 200
+
 /**
  * Measures the four cases in alternating short slices (SLICE_MS each, the
  * order rotating every round) on connections kept open, and sums each case's
@@ -122,10 +142,9 @@ export async function runObserveBench(inFlights: number[], seconds: number): Pro
   const plain = await spawn('plain')
   const sdk = await spawn('sdk')
   const provider = new BasicTracerProvider({ spanProcessors: [new SimpleSpanProcessor(new DropExporter())] })
-  const SLICE_MS = 200
   let lastOffPerSec = 0
   const lines: string[] = []
-  lines.push(`observability: square(4), raw WebSocket, both ends observed; ${SLICE_MS} ms slices alternating between the cases, ${seconds}s per case in all; the off, metrics and no-op cases on one kite and connection with observers switched between slices; calls/s: median slice; ratios: median over the rounds of each case's calls / the off case's in the same round, and of the off case's CPU time per call (process, both threads) / each case's`)
+  lines.push(`observability: square(4), raw WebSocket, both ends observed; ${SLICE_MS} ms slices alternating between the cases, ${seconds}s per case in all; the off, metrics and no-op cases on one kite and connection with observers switched between slices; calls/s: median slice; ratios: median over the rounds of each case's calls / the mean of the round's two off slices, and of their CPU time per call (process, both threads) / each case's; the SDK case in a phase of its own against off`)
   lines.push(['case'.padEnd(30), 'in flight', 'calls/s'.padStart(9), 'vs off'.padStart(8), 'CPU vs off'.padStart(10)].join('  '))
   const clientMetrics = new KiteMetrics()
   const clientTracer = kiteTracer()
@@ -146,38 +165,43 @@ export async function runObserveBench(inFlights: number[], seconds: number): Pro
       [NAMES.off2, onKite('off', null)],
       [NAMES.metrics, onKite('metrics', clientMetrics)],
       [NAMES.noop, onKite('noop', clientTracer)],
-      [NAMES.sdk, { before: async () => {}, call: () => traced.tell('square', 4) }],
     ]
-    for (const [, c] of cases) {
-      await c.before()
-      await slice(c.call, inFlight, 300) // warm up
-    }
-    const counts = new Map<string, Array<{ calls: number; cpuUs: number }>>(cases.map(([name]) => [name, []]))
+    const sdkCase: Case = { before: async () => {}, call: () => traced.tell('square', 4) }
     const rounds = Math.max(1, Math.round((seconds * 1000) / SLICE_MS))
-    for (let round = 0; round < rounds; round++) {
-      for (const [name, c] of shuffled(cases, round)) {
-        await c.before()
-        counts.get(name)!.push(await slice(c.call, inFlight, SLICE_MS))
-      }
-    }
+    const counts = await runPhase(cases, inFlight, rounds)
+    // The SDK case on its own, alternating with off: its spans (made on this thread too) leave
+    // garbage whose collection would fall on whichever slice came next.
+    const sdkCounts = await runPhase([[NAMES.off, onKite('off', null)], [NAMES.sdk, sdkCase]], inFlight, Math.max(1, Math.round(rounds / 2)))
     await kite.close()
     await traced.close()
-    // Per round, each case's calls over the off case's; the median of those: a stall of the
-    // machine (or a major GC) lands in a slice or two and moves a sum, not a median. The same
-    // for CPU time per call (off / case, so that below 1 is a cost too): what a busy machine
-    // does to the wall clock, it does less to CPU time.
+    // Per round, each case's calls over the baseline's: the two off slices of that round (their
+    // mean), so that neither alone biases every ratio; the median of those over the rounds: a
+    // stall of the machine (or a major GC) lands in a slice or two and moves a sum, not a median.
+    // The same for CPU time per call (baseline / case, so that below 1 is a cost too): what a busy
+    // machine does to the wall clock, it does less to CPU time.
     const off = counts.get(NAMES.off)!
-    const ratio = (name: string): number => median(counts.get(name)!.map((s, r) => s.calls / off[r]!.calls))
-    const cpuRatio = (name: string): number => median(counts.get(name)!.map((s, r) => off[r]!.cpuUs / s.cpuUs))
-    const perSec = (name: string): number => median(counts.get(name)!.map((s) => s.calls)) / (SLICE_MS / 1000)
-    lastOffPerSec = perSec(NAMES.off)
-    for (const [name] of cases) {
-      lines.push([name.padEnd(30), String(inFlight).padStart(9), perSec(name).toFixed(0).padStart(9), `${ratio(name).toFixed(3)}x`.padStart(8), `${cpuRatio(name).toFixed(3)}x`.padStart(10)].join('  '))
-    }
+    const off2 = counts.get(NAMES.off2)!
+    const baseCalls = (r: number): number => (off[r]!.calls + off2[r]!.calls) / 2
+    const baseCpu = (r: number): number => (off[r]!.cpuUs + off2[r]!.cpuUs) / 2
+    const ratio = (name: string): number => median(counts.get(name)!.map((x, r) => x.calls / baseCalls(r)))
+    const cpuRatio = (name: string): number => median(counts.get(name)!.map((x, r) => baseCpu(r) / x.cpuUs))
+    const aa = median(off2.map((x, r) => x.calls / off[r]!.calls))
+    const aaCpu = median(off2.map((x, r) => off[r]!.cpuUs / x.cpuUs))
+    const sdkOff = sdkCounts.get(NAMES.off)!
+    const sdkRatio = median(sdkCounts.get(NAMES.sdk)!.map((x, r) => x.calls / sdkOff[r]!.calls))
+    const sdkCpu = median(sdkCounts.get(NAMES.sdk)!.map((x, r) => sdkOff[r]!.cpuUs / x.cpuUs))
+    const perSec = (xs: Array<{ calls: number }>): number => median(xs.map((x) => x.calls)) / (SLICE_MS / 1000)
+    lastOffPerSec = perSec(off)
+    const row = (name: string, calls: number, r: number, c: number): string =>
+      [name.padEnd(30), String(inFlight).padStart(9), calls.toFixed(0).padStart(9), `${r.toFixed(3)}x`.padStart(8), `${c.toFixed(3)}x`.padStart(10)].join('  ')
+    lines.push(row(NAMES.off, perSec(off), 1, 1))
+    lines.push(row(NAMES.off2, perSec(off2), aa, aaCpu))
+    for (const name of [NAMES.metrics, NAMES.noop]) lines.push(row(name, perSec(counts.get(name)!), ratio(name), cpuRatio(name)))
+    lines.push(row(NAMES.sdk, perSec(sdkCounts.get(NAMES.sdk)!), sdkRatio, sdkCpu))
     const both = (name: string): string => `${ratio(name).toFixed(3)}x (CPU ${cpuRatio(name).toFixed(3)}x)`
     lines.push(
-      `${inFlight} in flight: A/A control (nothing installed, its own slices) ${both(NAMES.off2)}; metrics on / off ${both(NAMES.metrics)} (goal ≥ 0.95), ` +
-        `no-op tracing / off ${both(NAMES.noop)} (goal ≥ 0.97), SDK tracing + drop exporter (its own kite) / off ${both(NAMES.sdk)}`,
+      `${inFlight} in flight: A/A control (off again / off, nothing installed) ${aa.toFixed(3)}x (CPU ${aaCpu.toFixed(3)}x); against the two off slices of each round: metrics on ${both(NAMES.metrics)} (goal ≥ 0.95), ` +
+        `no-op tracing ${both(NAMES.noop)} (goal ≥ 0.97); SDK tracing + drop exporter (its own kite, its own phase) / off ${sdkRatio.toFixed(3)}x (CPU ${sdkCpu.toFixed(3)}x)`,
     )
   }
   plain.worker.postMessage('stop')

@@ -160,12 +160,15 @@ class Timing implements CallObservation, ClientCallObservation {
   ) {}
 
   /** Metrics keep no context: the call runs as it would unwatched (the dispatcher sees `passThrough` and makes no closure). */
-  readonly run: <T>(fn: () => T) => T = passThrough
+  declare readonly run: <T>(fn: () => T) => T
 
   end(error: unknown): void {
     this.stats.ended(this.record, (performance.now() - this.start) / 1000, error)
   }
 }
+
+// On the prototype: a Timing is made per call, and this spares it a field.
+;(Timing.prototype as { run: unknown }).run = passThrough
 
 /**
  * Prometheus metrics of kite calls with prom-client: an observer (install it
