@@ -1,5 +1,7 @@
 import { kiteError, type KiteError } from '../errors.js'
-import type { ClientCallObservation } from '../observe/observer.js'
+import { PendingCall } from './pending-call.js'
+
+export { PendingCall }
 
 /**
  * The browser's side of `pending.ts` (see there), smaller for the bundle: a
@@ -18,32 +20,6 @@ export const systemTimers: Timers = {
   clearTimeout: (h) => clearTimeout(h as number),
   setInterval: (fn, ms) => setInterval(fn, ms),
   clearInterval: (h) => clearInterval(h as number),
-}
-
-export class PendingCall {
-  id = -1
-  timer: unknown = null
-
-  constructor(
-    readonly method: string,
-    readonly timeout: number,
-    private readonly onValue: (value: unknown) => void,
-    private readonly onError: (err: KiteError) => void,
-    /** What watches the call (metrics, a span): told once when it ends. */
-    readonly observation: ClientCallObservation | null = null,
-  ) {}
-
-  /** The call answered with `value`. */
-  resolve(value: unknown): void {
-    if (this.observation !== null) this.observation.end(null)
-    this.onValue(value)
-  }
-
-  /** The call failed. */
-  reject(err: KiteError): void {
-    if (this.observation !== null) this.observation.end(err)
-    this.onError(err)
-  }
 }
 
 export class PendingCalls {

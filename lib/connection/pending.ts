@@ -1,6 +1,8 @@
 import { unref } from '../platform.js'
 import { kiteError, type KiteError } from '../errors.js'
-import type { ClientCallObservation } from '../observe/observer.js'
+import { PendingCall } from './pending-call.js'
+
+export { PendingCall }
 
 /** The timers of the pending table; tests give fake ones and fire them themselves. */
 export interface Timers {
@@ -20,37 +22,6 @@ export const systemTimers: Timers = {
     return timer
   },
   clearInterval: (h) => clearInterval(h as NodeJS.Timeout),
-}
-
-/** A call made from this side, waiting for its answer. */
-export class PendingCall {
-  /** The response callback id, once in the table. */
-  id = -1
-  /** A precise timer, for short timeouts; null otherwise. */
-  timer: unknown = null
-  /** The sweep at which a long timeout expires; 0 for none. */
-  deadline = 0
-
-  constructor(
-    readonly method: string,
-    readonly timeout: number,
-    private readonly onValue: (value: unknown) => void,
-    private readonly onError: (err: KiteError) => void,
-    /** What watches the call (metrics, a span): told once when it ends. */
-    readonly observation: ClientCallObservation | null = null,
-  ) {}
-
-  /** The call answered with `value`. */
-  resolve(value: unknown): void {
-    if (this.observation !== null) this.observation.end(null)
-    this.onValue(value)
-  }
-
-  /** The call failed. */
-  reject(err: KiteError): void {
-    if (this.observation !== null) this.observation.end(err)
-    this.onError(err)
-  }
 }
 
 /**
