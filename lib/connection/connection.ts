@@ -99,6 +99,12 @@ export class KiteConnection extends EventEmitter {
   closeReason = ''
   /** Watches calls made from this side; null when nothing watches. */
   observer: KiteObserver | null
+  /**
+   * Remembered credentials, on a kite's side: the kite.key or token the peer may refer to with
+   * `{ type, remembered: true }` on this connection. Set by kite-auth when a key passed with
+   * `remember` asked; the dispatcher puts its key into every call that refers to it.
+   */
+  rememberedAuth: KiteAuth | null = null
   private readonly sink: ConnectionSink
   private readonly handler: CallHandler
   private readonly limits: DnodeLimits
@@ -118,6 +124,8 @@ export class KiteConnection extends EventEmitter {
    */
   private authSince = 0
   private remembering = false
+  /** The first call id sent with a reference. */
+  private refSince = 0
   private heartbeat: unknown = null
   private readonly timers: Timers
   private abort: AbortController | null = null
@@ -242,6 +250,7 @@ export class KiteConnection extends EventEmitter {
       // later calls send `{ type, remembered: true }` instead of the key (0.7–1.5 KiB saved per call).
       if (response.remembered === true && !this.remembering && call.id >= this.authSince && this.authValue !== null) {
         this.remembering = true
+        this.refSince = this.nextId
         this.envelopeHead = envelopeHead(this.localKiteValue, { type: this.authValue.type, key: '', remembered: true })
       }
       call.resolve(response.result)
@@ -249,6 +258,9 @@ export class KiteConnection extends EventEmitter {
     }
     const err = fromWire(response.error)
     if (isTokenExpired(err)) this.emit('tokenExpired', err)
+    // A reference the peer no longer takes (it forgot, or never was what we thought): the next calls
+    // send the key whole again (asking anew). This call fails as it was answered.
+    else if (this.remembering && call.id >= this.refSince && err.type === 'authenticationError') this.auth = this.authValue
     call.reject(err)
   }
 

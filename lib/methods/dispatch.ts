@@ -205,6 +205,9 @@ export class MethodTable extends HandlerLists implements CallHandler {
       this.refuseEnvelope(conn, call, envelope)
       return
     }
+    const auth = envelope.authentication
+    // A reference to remembered credentials: every handler and authenticator sees the key itself.
+    if (auth !== null && auth.remembered === true && conn.rememberedAuth !== null && conn.rememberedAuth.type === auth.type) auth.key = conn.rememberedAuth.key
     const caller = this.identify(conn, envelope.kite)
     const obs = this.observer === null ? null : this.observer.serverCall({ method: method.name, caller, connection: conn, traceContext: readTraceCarrier(call.args[0]) })
     if (!this.accepting) {

@@ -93,29 +93,32 @@ export class KiteAuthenticators {
 
   private cached(kind: string, ctx: AuthContext, verify: (key: string) => { username: string; until: number }): AuthResult {
     const conn = ctx.connection
-    const last = conn === null ? undefined : this.lastPassed.get(conn)
-    let key = ctx.authentication.key
-    if (ctx.authentication.remembered === true) {
-      // A reference to the credentials this connection passed before: checked again below
-      // as if sent (expiry, key rotation), so it is worth exactly what the key was; handlers
-      // (Kontrol's register keeps the kite.key) see the key itself.
-      if (last === undefined || last.kind !== kind || last.result.remember !== true) fail('no credentials remembered on this connection')
-      key = last.key
-      ctx.authentication.key = key
+    const auth = ctx.authentication
+    const key = auth.key
+    if (auth.remembered === true) {
+      // A reference: the dispatcher put in the key this connection's peer passed with `remember`
+      // (KiteConnection.rememberedAuth). It is checked below as if sent (expiry, trusted keys),
+      // so it is worth exactly what the key is.
+      const r = conn === null ? null : conn.rememberedAuth
+      if (r === null || r.type !== auth.type || r.key !== key) fail('no credentials remembered on this connection')
     } else {
       if (typeof key !== 'string' || key.length === 0) fail('no key given')
       if (key.length > MAX_CREDENTIAL_LENGTH) fail('key is too large')
     }
-    // Asked to remember (remembered credentials), on a connection that is one peer's own socket.
-    const remember = ctx.authentication.remember === true && this.s.rememberCredentials && conn !== null && REMEMBERING_TRANSPORTS.has(conn.transport)
-    if (last !== undefined && last.key === key && last.kind === kind && last.version === this.s.trusted.version && last.until > this.s.clock()) {
-      if (remember && last.result.remember !== true) last.result = { username: last.result.username, remember: true }
-      return last.result
+    const last = conn === null ? undefined : this.lastPassed.get(conn)
+    let result: AuthResult
+    if (last !== undefined && last.key === key && last.kind === kind && last.version === this.s.trusted.version && last.until > this.s.clock()) result = last.result
+    else {
+      const { username, until } = this.lookup(kind, key, verify)
+      result = { username }
+      if (conn !== null) this.lastPassed.set(conn, { kind, key, result, until, version: this.s.trusted.version })
     }
-    const { username, until } = this.lookup(kind, key, verify)
-    // A reference keeps what it refers to remembered.
-    const result: AuthResult = { username, remember: remember || ctx.authentication.remembered === true }
-    if (conn !== null) this.lastPassed.set(conn, { kind, key, result, until, version: this.s.trusted.version })
+    // Asked to remember (remembered credentials), on a connection that is one peer's own socket:
+    // the answer says so, and the peer may refer to the key from now on.
+    if (auth.remember === true && auth.remembered !== true && this.s.rememberCredentials && conn !== null && REMEMBERING_TRANSPORTS.has(conn.transport)) {
+      conn.rememberedAuth = { type: auth.type, key }
+      return { username: result.username, remember: true }
+    }
     return result
   }
 

@@ -86,7 +86,10 @@ async function kiteAuthPlugin(app: FastifyInstance, options: KiteAuthOptions): P
       // Then whatever the kite knows now, also added after register with app.kite.addAuthenticator.
       const fn = own.get(ctx.authentication.type) ?? app.kite.methods.authenticators.get(ctx.authentication.type)
       if (fn === undefined) throw kiteError('KITE_ERR_AUTH_UNKNOWN_TYPE', ctx.authentication.type)
-      return fn(ctx)
+      // Only a call's own credentials are remembered for its connection (remembered credentials):
+      // what a handler checks here neither asks to be remembered nor counts as a reference.
+      const { type, key } = ctx.authentication
+      return fn({ ...ctx, authentication: { type, key } })
     },
     get trustedKeyCount() {
       return trusted.size

@@ -15,7 +15,7 @@ const kontrol = makeKontrol('kontrol-owner')
 const SELF = { username: 'alice', environment: 'prod', name: 'math' }
 const AUD = '/alice/prod/math'
 
-/** A kite with kite-auth and a `whoami` that records the credentials each call came with. */
+/** A kite with kite-auth, a `whoami` that records the credentials each call came with, and `open` (no authentication) that shows them. */
 async function authedKite(t: Tap.Test, options: KiteAuthOptions = {}) {
   const seen: KiteAuth[] = []
   const started = await startKite(t, { ...SELF, maxAuthFailures: 0 }, async (app) => {
@@ -24,6 +24,7 @@ async function authedKite(t: Tap.Test, options: KiteAuthOptions = {}) {
       seen.push({ ...req.authentication! })
       return req.username
     })
+    app.kite.handle('open', (req) => req.authentication).disableAuthentication()
   })
   return { ...started, seen }
 }
@@ -137,4 +138,44 @@ t.test('a reference is checked against the trusted keys of now: a key trusted la
   peer.send(call(3, { type: 'token', remembered: true }))
   t.same(await answer(peer, 3), { error: null, result: 'dave' }, 'after the trusted set changed, the remembered token is verified again and still passes')
   t.equal(app.kiteAuth.verifications, 2, 'the change cost one verification of the remembered key')
+})
+
+t.test('a method without authentication sees the key a reference stands for (a handler forwarding or checking credentials itself)', async (t) => {
+  const { url, seen } = await authedKite(t)
+  const key = kontrol.token('bob', AUD)
+  const client = await connectClient(t, url, { transport: 'websocket', auth: { type: 'token', key } })
+  t.equal(await client.tell('whoami'), 'bob')
+  t.equal(await client.tell('whoami'), 'bob')
+  t.equal(seen[1]!.remembered, true, 'the client refers to its token now')
+  t.same(await client.tell('open'), { type: 'token', key, remember: false, remembered: true }, 'the handler sees the key')
+})
+
+t.test('a reference the kite no longer takes: that call fails, the next ones send the key whole and are remembered again', async (t) => {
+  const { app, url, seen } = await authedKite(t)
+  const key = kontrol.token('bob', AUD)
+  const client = await connectClient(t, url, { transport: 'websocket', auth: { type: 'token', key } })
+  t.equal(await client.tell('whoami'), 'bob')
+  t.equal(await client.tell('whoami'), 'bob')
+  t.equal(seen.at(-1)!.remembered, true)
+  for (const conn of app.kite.connections) conn.rememberedAuth = null // the kite forgot (e.g. a bug, or a kite that does not keep them)
+  await t.rejects(client.tell('whoami'), { type: 'authenticationError', message: 'token: no credentials remembered on this connection' })
+  t.equal(await client.tell('whoami'), 'bob', 'the next call passes')
+  t.same(seen.at(-1), { type: 'token', key, remember: true, remembered: false }, 'with the key, asking again')
+  t.equal(await client.tell('whoami'), 'bob')
+  t.same(seen.at(-1), { type: 'token', key, remember: false, remembered: true }, 'then a reference again')
+})
+
+t.test("app.kiteAuth.authenticate on the caller's connection neither remembers nor resolves references", async (t) => {
+  const { app, url } = await authedKite(t)
+  app.kite.handle('check', async (req) => {
+    const [other] = req.args as [string]
+    const r = await app.kiteAuth.authenticate({ authentication: { type: 'token', key: other, remember: true }, kite: req.kite, method: 'check', connection: req.connection })
+    return r.username
+  })
+  const key = kontrol.token('bob', AUD)
+  const client = await connectClient(t, url, { transport: 'websocket', auth: { type: 'token', key } })
+  t.equal(await client.tell('whoami'), 'bob')
+  t.equal(await client.tell('check', kontrol.token('mallory', AUD)), 'mallory', 'a handler checks another credential')
+  t.equal(await client.tell('whoami'), 'bob', "the caller's reference still stands for its own token")
+  await t.rejects(app.kiteAuth.authenticate({ authentication: { type: 'token', key: '', remembered: true }, kite: { username: 'x', environment: 'e', name: 'n', version: '1.0.0', region: 'r', hostname: 'h', id: 'i' }, method: 'm', connection: [...app.kite.connections][0]! }), { message: 'no key given' }, 'a reference handed to app.kiteAuth.authenticate stands for nothing')
 })
