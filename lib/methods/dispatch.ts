@@ -1,4 +1,4 @@
-import { errorCode, KiteError, kiteError, usageError } from '../errors.js'
+import { KiteError, kiteError, usageError } from '../errors.js'
 import type { CallHandler, IncomingCall, KiteConnection } from '../connection/connection.js'
 import { parseEnvelope, type KiteAuth } from '../protocol/envelope.js'
 import { emptyKite, type KiteIdentity } from '../protocol/kite.js'
@@ -45,10 +45,6 @@ export interface MethodTableOptions {
   /** Called once per connection, on its first call, after the caller's identity is known. */
   onFirstRequest?: (conn: KiteConnection) => void
   clock?: Clock
-  /** Failed authentications one connection may have within `authFailureWindowMs` before it is closed (1008). Default 10; 0 never closes. */
-  maxAuthFailures?: number
-  /** The window of `maxAuthFailures`, in ms. Default 60000. */
-  authFailureWindowMs?: number
   /**
    * Check results against `result` schemas (a failing result becomes
    * `KITE_ERR_RESULT_INVALID`). Default: on unless NODE_ENV is `production`.
@@ -72,7 +68,7 @@ interface Chain {
 /** The chain of a method with no handlers around it. */
 const PLAIN: Chain = Object.freeze({ pre: [], post: [], final: [] }) as unknown as Chain
 
-function isThenable(value: unknown): value is PromiseLike<unknown> {
+export function isThenable(value: unknown): value is PromiseLike<unknown> {
   return value !== null && typeof value === 'object' && typeof (value as { then?: unknown }).then === 'function'
 }
 
@@ -83,20 +79,17 @@ function isThenable(value: unknown): value is PromiseLike<unknown> {
  */
 export class MethodTable extends HandlerLists implements CallHandler {
   readonly methods = new Map<string, KiteMethod>()
-  readonly authenticators = new Map<string, Authenticator>()
   methodHandling: MethodHandling
   /** Watches every call to a known method (metrics, tracing); null when nothing watches. */
   observer: KiteObserver | null = null
   private readonly maxConcurrent: number
   private readonly onFirstRequest: (conn: KiteConnection) => void
-  private readonly clock: Clock
-  private readonly maxAuthFailures: number
-  private readonly authFailureWindowMs: number
-  private accepting = true
-  private running = 0
+  protected readonly clock: Clock
+  protected accepting = true
+  protected running = 0
   /** Calls still owed an answer; an entry is removed by whoever answers first. */
-  private readonly active = new Map<KiteRequest, IncomingCall>()
-  private drained: (() => void) | null = null
+  protected readonly active = new Map<KiteRequest, IncomingCall>()
+  protected drained: (() => void) | null = null
   private compiler: ValidatorCompiler | null
   private serializer: SerializerCompiler | null = null
   private compileNow: boolean
@@ -113,10 +106,6 @@ export class MethodTable extends HandlerLists implements CallHandler {
     this.methodHandling = options.methodHandling ?? 'method'
     this.onFirstRequest = options.onFirstRequest ?? (() => {})
     this.clock = options.clock ?? Date.now
-    this.maxAuthFailures = options.maxAuthFailures ?? 10
-    this.authFailureWindowMs = options.authFailureWindowMs ?? 60_000
-    if (!Number.isInteger(this.maxAuthFailures) || this.maxAuthFailures < 0) throw usageError('KITE_ERR_METHOD_SETUP', 'maxAuthFailures must be a non-negative integer')
-    if (!(this.authFailureWindowMs > 0)) throw usageError('KITE_ERR_METHOD_SETUP', 'authFailureWindowMs must be a positive number')
   }
 
   /**
@@ -164,28 +153,9 @@ export class MethodTable extends HandlerLists implements CallHandler {
     }
   }
 
-  /** Registers the authenticator for one `authentication.type`. */
-  addAuthenticator(type: string, fn: Authenticator): void {
-    if (typeof type !== 'string' || type === '' || typeof fn !== 'function') throw usageError('KITE_ERR_METHOD_SETUP', 'addAuthenticator(type, fn)')
-    this.authenticators.set(type, fn)
-  }
-
   /** Calls being handled right now, on every connection. */
   get inFlight(): number {
     return this.running
-  }
-
-  /** Stops taking calls (new ones get an error) and resolves once running calls end or `timeoutMs` passes. */
-  async drain(timeoutMs: number): Promise<boolean> {
-    this.accepting = false
-    if (this.running === 0) return true
-    let timer: NodeJS.Timeout | undefined
-    const done = await Promise.race([
-      new Promise<boolean>((resolve) => (this.drained = () => resolve(true))),
-      new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), timeoutMs))),
-    ])
-    clearTimeout(timer)
-    return done
   }
 
   /**
@@ -205,9 +175,8 @@ export class MethodTable extends HandlerLists implements CallHandler {
       this.refuseEnvelope(conn, call, envelope)
       return
     }
-    const auth = envelope.authentication
-    // A reference to remembered credentials: every handler and authenticator sees the key itself.
-    if (auth !== null && auth.remembered === true && conn.rememberedAuth !== null && conn.rememberedAuth.type === auth.type) auth.key = conn.rememberedAuth.key
+    // A reference to remembered credentials (kite-server's table puts the key in).
+    if (envelope.authentication !== null && envelope.authentication.remembered === true) this.referred(conn, envelope.authentication)
     const caller = this.identify(conn, envelope.kite)
     const obs = this.observer === null ? null : this.observer.serverCall({ method: method.name, caller, connection: conn, traceContext: readTraceCarrier(call.args[0]) })
     if (!this.accepting) {
@@ -241,6 +210,20 @@ export class MethodTable extends HandlerLists implements CallHandler {
     this.reply(conn, call, err, null, '')
     if (obs !== null) obs.end(err)
   }
+
+  /**
+   * Checks the call's credentials. A KiteClient's own methods take none (it disables
+   * authentication on each); kite-server's table (server-dispatch.ts) runs the authenticators.
+   */
+  protected authenticate(_req: KiteRequest): void | Promise<void> {
+    throw kiteError('KITE_ERR_AUTH_MISSING')
+  }
+
+  /** A call refers to remembered credentials (kite-server's table puts their key in; here, nothing is remembered). */
+  protected referred(_conn: KiteConnection, _auth: KiteAuth): void {}
+
+  /** A call failed after it was answered (kite-server's table counts failed authentications). */
+  protected failed(_conn: KiteConnection, _err: unknown): void {}
 
   /** authenticate → throttle → chain; each stage stays synchronous while the one before was. */
   private run(method: KiteMethod, req: KiteRequest): unknown {
@@ -303,16 +286,6 @@ export class MethodTable extends HandlerLists implements CallHandler {
     }
   }
 
-  /** Answers every call still running with an error (their handlers' later results are dropped). */
-  abortRunning(): number {
-    const count = this.active.size
-    for (const [req, call] of this.active) {
-      this.reply(req.connection, call, kiteError('KITE_ERR_SERVER_CLOSING'), null, req.id)
-    }
-    this.active.clear()
-    return count
-  }
-
   /** Pre, main and post handlers, then the final handlers with the outcome. */
   private async runChainWithFinal(method: KiteMethod, chain: Chain, req: KiteRequest): Promise<unknown> {
     let outcome: Outcome = { result: null, error: null }
@@ -351,43 +324,6 @@ export class MethodTable extends HandlerLists implements CallHandler {
     return conn.remoteKite
   }
 
-  /**
-   * Runs the authenticator of the call's `authentication.type`. Synchronous
-   * when the authenticator is (kite-auth answers from its cache without a
-   * promise), so an authenticated call need not cost a turn of the event loop.
-   */
-  private authenticate(req: KiteRequest): void | Promise<void> {
-    const auth = req.authentication
-    if (auth === null) throw kiteError('KITE_ERR_AUTH_MISSING')
-    const authenticator = this.authenticators.get(auth.type)
-    if (authenticator === undefined) throw kiteError('KITE_ERR_AUTH_UNKNOWN_TYPE', auth.type)
-    const failed = (err: unknown): never => {
-      // An authenticator that refuses an expired token says so by code: clients renew on it.
-      if (errorCode(err) === 'KITE_ERR_AUTH_TOKEN_EXPIRED') throw kiteError('KITE_ERR_AUTH_TOKEN_EXPIRED', auth.type)
-      throw kiteError('KITE_ERR_AUTH_FAILED', auth.type, err instanceof Error ? err.message : String(err))
-    }
-    let result: AuthResult | Promise<AuthResult>
-    try {
-      result = authenticator({ authentication: auth, kite: req.kite, method: req.method, connection: req.connection })
-    } catch (err) {
-      return failed(err)
-    }
-    if (isThenable(result)) return Promise.resolve(result).then((r) => this.applyAuth(req, auth.type, r), failed)
-    this.applyAuth(req, auth.type, result)
-  }
-
-  private applyAuth(req: KiteRequest, type: string, result: AuthResult): void {
-    if (result === null || typeof result !== 'object' || typeof result.username !== 'string' || result.username === '') {
-      throw kiteError('KITE_ERR_AUTH_FAILED', type, 'authenticator gave no username')
-    }
-    req.username = result.username
-    req.connection.authenticated = true
-    // The caller asked, and the connection remembers: the answer says the caller may send a reference from now on.
-    const auth = req.authentication!
-    if (result.remember === true && auth.remember === true && auth.remembered !== true) req.remembered = true
-    if (req.connection.remoteKite !== null) req.connection.remoteKite.username = result.username
-  }
-
   /** The method's chain with the kite-wide handlers, rebuilt only after either changed; PLAIN when empty. */
   private chainOf(method: KiteMethod): Chain {
     const cache = method.compiled
@@ -422,26 +358,18 @@ export class MethodTable extends HandlerLists implements CallHandler {
     return main
   }
 
-  private reply(conn: KiteConnection, call: IncomingCall, error: unknown, result: unknown, requestId: string, req?: KiteRequest, serialize: ((r: unknown) => string) | null = null): void {
+  protected reply(conn: KiteConnection, call: IncomingCall, error: unknown, result: unknown, requestId: string, req?: KiteRequest, serialize: ((r: unknown) => string) | null = null): void {
     if (error === null) conn.successCount++
     if (req !== undefined && req.startedAt !== 0) logCall(req, error)
     if (call.responseId === null) return
     conn.respond(call.responseId, error, result, requestId, serialize, req !== undefined && req.remembered)
   }
 
-  /** Answers a failed call; a connection failing authentication too often is closed after the answer. */
+  /** Answers a failed call. */
   private fail(conn: KiteConnection, call: IncomingCall, req: KiteRequest, err: unknown): void {
     this.logFailure(req, err)
     this.reply(conn, call, err, null, req.id, req)
-    if (!(err instanceof KiteError) || err.type !== 'authenticationError' || this.maxAuthFailures === 0) return
-    const now = this.clock()
-    if (now - conn.authWindowStart >= this.authFailureWindowMs) {
-      conn.authWindowStart = now
-      conn.authFailures = 0
-    }
-    if (++conn.authFailures < this.maxAuthFailures) return
-    conn.warnRemote({ failures: conn.authFailures, windowMs: this.authFailureWindowMs }, 'closing connection: too many failed authentications')
-    conn.close(1008, 'too many failed authentications')
+    this.failed(conn, err)
   }
 
   private logFailure(req: KiteRequest, err: unknown): void {

@@ -6,6 +6,7 @@ import { RemoteWarnings } from '../../lib/connection/remote-warnings.js'
 import { addBuiltins } from '../../lib/methods/builtins.js'
 import { addTerminalBuiltins } from '../../lib/methods/terminal.js'
 import { MethodTable, type Authenticator } from '../../lib/methods/dispatch.js'
+import { ServerMethodTable } from '../../lib/methods/server-dispatch.js'
 import { kiteError, usageError } from '../../lib/errors.js'
 import type { FinalHandler, KiteHandler, KiteMethod, MethodHandling, MethodOptions } from '../../lib/methods/method.js'
 import type { MethodSchema } from '../../lib/methods/schema.js'
@@ -105,7 +106,7 @@ export class Kite<TP extends FastifyTypeProvider = FastifyTypeProviderDefault> e
   /** This kite's identity, as sent to peers and registered with Kontrol. */
   readonly identity: KiteIdentity
   /** The method table and call pipeline. */
-  readonly methods: MethodTable
+  readonly methods: ServerMethodTable
   /** Every peer connected right now. */
   readonly connections = new Set<KiteConnection>()
   /** The URL path prefix the kite is served under. */
@@ -130,7 +131,7 @@ export class Kite<TP extends FastifyTypeProvider = FastifyTypeProviderDefault> e
     super()
     this.identity = options.identity
     this.prefix = options.prefix
-    this.methods = new MethodTable({
+    this.methods = new ServerMethodTable({
       maxConcurrentCalls: options.maxConcurrentCalls,
       methodHandling: options.methodHandling,
       clock: options.clock,
