@@ -14,22 +14,12 @@ export type OneCall = () => Promise<unknown>
 
 /** `inFlight` loops of `call` for `seconds` after a 500 ms warm-up: calls/s, latency, process CPU per call. */
 export async function measure(inFlight: number, seconds: number, call: OneCall): Promise<Measured> {
-  const warmEnd = Date.now() + 500
-  await Promise.all(Array.from({ length: inFlight }, async () => {
-    while (Date.now() < warmEnd) await call()
-  }))
+  await runSlice(call, inFlight, 500)
   const latencies: number[] = []
   const cpu0 = process.cpuUsage()
   const elu0 = performance.eventLoopUtilization()
   const start = performance.now()
-  const end = start + seconds * 1000
-  await Promise.all(Array.from({ length: inFlight }, async () => {
-    while (performance.now() < end) {
-      const t0 = performance.now()
-      await call()
-      latencies.push(performance.now() - t0)
-    }
-  }))
+  await runSlice(call, inFlight, seconds * 1000, latencies)
   const elapsed = (performance.now() - start) / 1000
   const cpu = process.cpuUsage(cpu0)
   const elu = performance.eventLoopUtilization(elu0)
@@ -47,36 +37,17 @@ export const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Ma
  * their ratios keep only what differs between them. After a warm-up of each.
  */
 export async function measureGroup(inFlight: number, seconds: number, calls: OneCall[], sliceMs = 100): Promise<Measured[]> {
-  for (const call of calls) {
-    const warmEnd = performance.now() + 300
-    await Promise.all(Array.from({ length: inFlight }, async () => {
-      while (performance.now() < warmEnd) await call()
-    }))
-  }
+  for (const call of calls) await runSlice(call, inFlight, 300)
   const acc = calls.map(() => ({ latencies: [] as number[], ms: 0, cpu: 0, active: 0 }))
   const cycles = Math.max(1, Math.round((seconds * 1000) / sliceMs))
-  let seed = 0x9e3779b9
   const order = calls.map((_, i) => i)
   for (let cycle = 0; cycle < cycles; cycle++) {
-    for (let i = order.length - 1; i > 0; i--) {
-      seed = (Math.imul(seed, 1103515245) + 12345) >>> 0
-      const j = (seed >>> 16) % (i + 1)
-      ;[order[i], order[j]] = [order[j]!, order[i]!]
-    }
-    for (const k of order) {
+    for (const k of shuffled(order, cycle)) {
       const a = acc[k]!
-      const call = calls[k]!
       const cpu0 = process.cpuUsage()
       const elu0 = performance.eventLoopUtilization()
       const start = performance.now()
-      const end = start + sliceMs
-      await Promise.all(Array.from({ length: inFlight }, async () => {
-        while (performance.now() < end) {
-          const t0 = performance.now()
-          await call()
-          a.latencies.push(performance.now() - t0)
-        }
-      }))
+      await runSlice(calls[k]!, inFlight, sliceMs, a.latencies)
       a.ms += performance.now() - start
       const cpu = process.cpuUsage(cpu0)
       a.cpu += cpu.user + cpu.system
@@ -89,4 +60,34 @@ export async function measureGroup(inFlight: number, seconds: number, calls: One
     const pick = (q: number): number => a.latencies[Math.min(n - 1, Math.floor(q * n))]!
     return { callsPerSec: n / (a.ms / 1000), cpuPerCall: a.cpu / n, clientPerCall: (a.active * 1000) / n, p50: pick(0.5), p99: pick(0.99) }
   })
+}
+
+/**
+ * `items` in a new order for each `round` (a fixed seed, so runs repeat): cases that always
+ * followed the same one would always get what it leaves behind (garbage, a cooling cache).
+ */
+export function shuffled<T>(items: readonly T[], round: number): T[] {
+  const out = [...items]
+  let seed = (round + 1) * 2654435761
+  for (let i = out.length - 1; i > 0; i--) {
+    seed = (Math.imul(seed, 1103515245) + 12345) >>> 0
+    const j = (seed >>> 16) % (i + 1)
+    ;[out[i], out[j]] = [out[j]!, out[i]!]
+  }
+  return out
+}
+
+/** `inFlight` loops of `call` for `ms`; returns the calls completed, their latencies (ms) pushed to `latencies` when given. */
+export async function runSlice(call: OneCall, inFlight: number, ms: number, latencies: number[] | null = null): Promise<number> {
+  const end = performance.now() + ms
+  let done = 0
+  await Promise.all(Array.from({ length: inFlight }, async () => {
+    while (performance.now() < end) {
+      const t0 = performance.now()
+      await call()
+      if (latencies !== null) latencies.push(performance.now() - t0)
+      done++
+    }
+  }))
+  return done
 }

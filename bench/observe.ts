@@ -6,7 +6,7 @@ import { kiteTracer } from '../lib/observe/tracing.js'
 import type { KiteObserver } from '../lib/observe/observer.js'
 import type { KiteConnection } from '../lib/connection/connection.js'
 import { DropExporter } from './drop-exporter.js'
-import { median } from './measure.js'
+import { median, runSlice, shuffled } from './measure.js'
 
 /**
  * The bench of metrics and tracing, raw WebSocket, both ends observed
@@ -79,35 +79,10 @@ function observerCost(make: () => KiteObserver): number {
   return runs[1]!
 }
 
-/**
- * The cases in a new order every round (a fixed seed, so runs repeat): with a
- * rotation each case always follows the same one, and what a slice leaves
- * behind (garbage, a cooling cache) always lands on the same next case.
- */
-function shuffled<T>(items: readonly T[], round: number): T[] {
-  const out = [...items]
-  let seed = (round + 1) * 2654435761
-  for (let i = out.length - 1; i > 0; i--) {
-    seed = (Math.imul(seed, 1103515245) + 12345) >>> 0
-    const j = (seed >>> 16) % (i + 1)
-    ;[out[i], out[j]] = [out[j]!, out[i]!]
-  }
-  return out
-}
-
 /** Runs `inFlight` loops of `call` for `ms`: the calls completed, and the process's CPU time (both threads) per call in µs. */
 async function slice(call: OneCall, inFlight: number, ms: number): Promise<{ calls: number; cpuUs: number }> {
   const cpu0 = process.cpuUsage()
-  const end = performance.now() + ms
-  let done = 0
-  await Promise.all(
-    Array.from({ length: inFlight }, async () => {
-      while (performance.now() < end) {
-        await call()
-        done++
-      }
-    }),
-  )
+  const done = await runSlice(call, inFlight, ms)
   const cpu = process.cpuUsage(cpu0)
   return { calls: done, cpuUs: (cpu.user + cpu.system) / done }
 }

@@ -1,6 +1,14 @@
 import type { KiteError } from '../errors.js'
 import type { ClientCallObservation } from '../observe/observer.js'
 
+/** The timers of the pending table; tests give fake ones and fire them themselves. */
+export interface Timers {
+  setTimeout(fn: () => void, ms: number): unknown
+  clearTimeout(handle: unknown): void
+  setInterval(fn: () => void, ms: number): unknown
+  clearInterval(handle: unknown): void
+}
+
 /** A call made from this side, waiting for its answer. */
 export class PendingCall {
   /** The response callback id, once in the table. */

@@ -1,20 +1,13 @@
 import { kiteError, type KiteError } from '../errors.js'
-import { PendingCall } from './pending-call.js'
+import { PendingCall, type Timers } from './pending-call.js'
 
-export { PendingCall }
+export { PendingCall, type Timers }
 
 /**
  * The browser's side of `pending.ts` (see there), smaller for the bundle: a
  * Map of calls and a timer per call. A page makes few calls at a time; the
  * Node version keeps its array and sweep for tens of thousands per second.
  */
-export interface Timers {
-  setTimeout(fn: () => void, ms: number): unknown
-  clearTimeout(handle: unknown): void
-  setInterval(fn: () => void, ms: number): unknown
-  clearInterval(handle: unknown): void
-}
-
 export const systemTimers: Timers = {
   setTimeout: (fn, ms) => setTimeout(fn, ms),
   clearTimeout: (h) => clearTimeout(h as number),

@@ -1,16 +1,8 @@
 import { unref } from '../platform.js'
 import { kiteError, type KiteError } from '../errors.js'
-import { PendingCall } from './pending-call.js'
+import { PendingCall, type Timers } from './pending-call.js'
 
-export { PendingCall }
-
-/** The timers of the pending table; tests give fake ones and fire them themselves. */
-export interface Timers {
-  setTimeout(fn: () => void, ms: number): unknown
-  clearTimeout(handle: unknown): void
-  setInterval(fn: () => void, ms: number): unknown
-  clearInterval(handle: unknown): void
-}
+export { PendingCall, type Timers }
 
 /** The real clock. The sweep is a background timer (it does not keep a process alive); a call's own timer is not. */
 export const systemTimers: Timers = {

@@ -75,21 +75,27 @@ const PLAIN_ERRORS_ALLOWED = [
   /^plugins\/systeminfo\/options\.ts$/,
 ]
 
-t.test('errors raised in lib/, plugins/ and cli/ come from the table, not from plain Error constructors', async (t) => {
+/** `file:line: text` of every line of lib/, plugins/ and cli/ sources matching `pattern`, but in the files `skip` names. */
+function sourceLinesMatching(skip: (file: string) => boolean, pattern: RegExp): string[] {
   const root = fileURLToPath(new URL('../../', import.meta.url))
-  const offending: string[] = []
+  const found: string[] = []
   for (const dir of ['lib', 'plugins', 'cli']) {
     for (const e of readdirSync(join(root, dir), { recursive: true, withFileTypes: true })) {
       if (!e.isFile() || !e.name.endsWith('.ts')) continue
       const file = relative(root, join(e.parentPath, e.name))
-      if (PLAIN_ERRORS_ALLOWED.some((re) => re.test(file))) continue
+      if (skip(file)) continue
       readFileSync(join(root, file), 'utf8')
         .split('\n')
         .forEach((line, i) => {
-          if (/\bnew (Type|Range)?Error\(/.test(line)) offending.push(`${file}:${i + 1}: ${line.trim()}`)
+          if (pattern.test(line)) found.push(`${file}:${i + 1}: ${line.trim()}`)
         })
     }
   }
+  return found
+}
+
+t.test('errors raised in lib/, plugins/ and cli/ come from the table, not from plain Error constructors', async (t) => {
+  const offending = sourceLinesMatching((file) => PLAIN_ERRORS_ALLOWED.some((re) => re.test(file)), /\bnew (Type|Range)?Error\(/)
   t.same(offending, [], 'use kiteError(code, …) or usageError(code, …) with a KITE_ERR_* entry')
 })
 
@@ -103,19 +109,6 @@ const TEXT_MATCH_ALLOWED = [
 ]
 
 t.test('errors are recognised by code or type, not by matching their message text', async (t) => {
-  const root = fileURLToPath(new URL('../../', import.meta.url))
-  const offending: string[] = []
-  for (const dir of ['lib', 'plugins', 'cli']) {
-    for (const e of readdirSync(join(root, dir), { recursive: true, withFileTypes: true })) {
-      if (!e.isFile() || !e.name.endsWith('.ts')) continue
-      const file = relative(root, join(e.parentPath, e.name))
-      if (TEXT_MATCH_ALLOWED.includes(file)) continue
-      readFileSync(join(root, file), 'utf8')
-        .split('\n')
-        .forEach((line, i) => {
-          if (/\.message\.(includes|startsWith|endsWith|match)\(|\.test\(\(?(err|e|error)\b[^)]*\)?\.message|\.message ===|=== \w+\.message/.test(line)) offending.push(`${file}:${i + 1}: ${line.trim()}`)
-        })
-    }
-  }
+  const offending = sourceLinesMatching((file) => TEXT_MATCH_ALLOWED.includes(file), /\.message\.(includes|startsWith|endsWith|match)\(|\.test\(\(?(err|e|error)\b[^)]*\)?\.message|\.message ===|=== \w+\.message/)
   t.same(offending, [], 'compare err.code / err.type, or use isTokenExpired / isNoKitesFound')
 })
